@@ -1,0 +1,183 @@
+"""Every path of the workspace is built here, nowhere else (DESIGN §2).
+
+This module is torch-free: the web process imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+ENV_VAR = "AISTUDIO_WORKSPACE"
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "workspace_template"
+
+_ID_PATTERNS: dict[str, re.Pattern[str]] = {
+    prefix: re.compile(rf"^{prefix}-[0-9a-f]{{8}}$") for prefix in ("proj", "img", "exp", "xpt")
+}
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_EXT = re.compile(r"^[a-z0-9]{1,5}$")
+_EVENT_ID = re.compile(r"^evt-[0-9a-f]{16}$")
+_WORKER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+class WorkspaceError(ValueError):
+    """A workspace path or id is invalid."""
+
+
+def new_id(prefix: str, taken: Callable[[str], bool] | None = None) -> str:
+    """A fresh ``{prefix}-{8 hex}`` id that ``taken`` does not report as used.
+
+    Args:
+        prefix: one of ``proj``, ``img``, ``exp``, ``xpt``.
+        taken: returns True for ids already in use (32-bit ids clash in big projects).
+    """
+    if prefix not in _ID_PATTERNS:
+        raise WorkspaceError(f"unknown id prefix {prefix!r}")
+    for _ in range(1000):
+        candidate = f"{prefix}-{secrets.token_hex(4)}"
+        if taken is None or not taken(candidate):
+            return candidate
+    raise WorkspaceError(f"could not find a free {prefix}- id")
+
+
+def check_id(prefix: str, value: str) -> str:
+    """Return ``value`` when it is a well-formed ``{prefix}-`` id, else raise WorkspaceError."""
+    pattern = _ID_PATTERNS.get(prefix)
+    if pattern is None or not isinstance(value, str) or not pattern.match(value):
+        raise WorkspaceError(f"not a valid {prefix}- id: {value!r}")
+    return value
+
+
+def resolve_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--workspace``, else ``$AISTUDIO_WORKSPACE``, else ``./workspace``."""
+    chosen = explicit or os.environ.get(ENV_VAR) or "workspace"
+    return Path(chosen).expanduser().resolve()
+
+
+class Workspace:
+    """The folder holding settings and projects; created from ``workspace_template/``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+
+    @classmethod
+    def open(cls, explicit: str | os.PathLike[str] | None = None) -> Workspace:
+        """Resolve the workspace root and create it from the template on first use."""
+        workspace = cls(resolve_root(explicit))
+        workspace.ensure()
+        return workspace
+
+    def ensure(self) -> None:
+        """Create the workspace's folders and settings from the template when missing."""
+        self.projects_dir.mkdir(parents=True, exist_ok=True)
+        if not self.settings_path.exists():
+            template = TEMPLATE_DIR / "settings.json"
+            tmp = self.settings_path.with_suffix(".json.tmp")
+            shutil.copyfile(template, tmp)
+            tmp.replace(self.settings_path)
+            logger.info("created workspace %s", self.root)
+
+    # ------------------------------------------------------------------ workspace level
+    @property
+    def settings_path(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def projects_dir(self) -> Path:
+        return self.root / "projects"
+
+    @property
+    def run_dir(self) -> Path:
+        """Runtime state that is not project data: worker liveness locks."""
+        return self.root / ".run"
+
+    def worker_lock_path(self, worker_id: str) -> Path:
+        if not _WORKER_ID.match(worker_id):
+            raise WorkspaceError(f"not a valid worker id: {worker_id!r}")
+        return self.run_dir / "workers" / f"{worker_id}.lock"
+
+    def worker_lock_paths(self) -> list[Path]:
+        folder = self.run_dir / "workers"
+        return sorted(folder.glob("*.lock")) if folder.is_dir() else []
+
+    @staticmethod
+    def demo_source() -> Path:
+        """The demo dataset shipped in the template (an imagefolder of digits)."""
+        return TEMPLATE_DIR / "demo" / "digits"
+
+    # ------------------------------------------------------------------ project level
+    def project_ids(self) -> list[str]:
+        """Ids of the projects that have a log, sorted."""
+        if not self.projects_dir.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.projects_dir.iterdir()
+            if _ID_PATTERNS["proj"].match(p.name) and (p / "events.jsonl").is_file()
+        )
+
+    def event_logs(self) -> Iterable[Path]:
+        """The ``events.jsonl`` of every project."""
+        return (self.events_path(pid) for pid in self.project_ids())
+
+    def project_dir(self, project_id: str) -> Path:
+        return self.projects_dir / check_id("proj", project_id)
+
+    def events_path(self, project_id: str) -> Path:
+        return self.project_dir(project_id) / "events.jsonl"
+
+    def image_path(self, project_id: str, sha256: str, ext: str) -> Path:
+        """Content-addressed original: ``images/<sha[:2]>/<sha>.<ext>``."""
+        if not _SHA.match(sha256) or not _EXT.match(ext):
+            raise WorkspaceError("invalid image hash or extension")
+        return self.project_dir(project_id) / "images" / sha256[:2] / f"{sha256}.{ext}"
+
+    def thumb_path(self, project_id: str, sha256: str) -> Path:
+        if not _SHA.match(sha256):
+            raise WorkspaceError("invalid image hash")
+        return self.project_dir(project_id) / "thumbs" / f"{sha256}.jpg"
+
+    def job_lock_path(self, project_id: str, job_id: str) -> Path:
+        """Held (flock) by whoever runs the job, for as long as it runs."""
+        if not _EVENT_ID.match(job_id):
+            raise WorkspaceError(f"not a valid job id: {job_id!r}")
+        return self.project_dir(project_id) / ".run" / f"{job_id}.lock"
+
+    def tmp_dir(self, project_id: str) -> Path:
+        """Scratch space on the project's file system (for write-then-rename)."""
+        return self.project_dir(project_id) / ".tmp"
+
+    def experiment_dir(self, project_id: str, experiment_id: str) -> Path:
+        return self.project_dir(project_id) / "experiments" / check_id("exp", experiment_id)
+
+    def checkpoint_path(self, project_id: str, experiment_id: str, which: str) -> Path:
+        if which not in ("best", "last"):
+            raise WorkspaceError(f"checkpoint must be best or last, not {which!r}")
+        return self.experiment_dir(project_id, experiment_id) / "checkpoints" / f"{which}.ckpt"
+
+    def evaluation_results_path(self, project_id: str, experiment_id: str) -> Path:
+        return self.experiment_dir(project_id, experiment_id) / "evaluation" / "results.jsonl"
+
+    def export_path(self, project_id: str, experiment_id: str, export_id: str) -> Path:
+        return (
+            self.experiment_dir(project_id, experiment_id)
+            / "exports"
+            / check_id("xpt", export_id)
+            / "model.onnx"
+        )
+
+
+def is_within(path: Path, root: Path) -> bool:
+    """Whether ``path`` (resolved, symlinks followed) lies inside ``root`` (resolved)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True

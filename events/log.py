@@ -1,0 +1,343 @@
+"""``EventLog``: the append-only JSON-lines log of one project.
+
+Appends are validated, serialised under an inter-process lock, written completely and fsynced
+before they return. See :mod:`events.reader` for how torn tails are told from damage.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from events.envelope import ACTORS, EVENT_ID_PATTERN, Event, decode_line, new_event_id, utc_timestamp
+from events.errors import (
+    ConcurrencyError,
+    DurabilityError,
+    EventLogError,
+    InvalidEventError,
+    LogCorruptedError,
+)
+from events.lock import LogLock
+from events.reader import ParsedChunk, find_committed_end, parse_committed
+from events.registry import SchemaRegistry, registry as default_registry
+
+logger = logging.getLogger(__name__)
+
+_fsync = getattr(os, "fdatasync", os.fsync)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: its type and data, who appends it and why."""
+
+    type: str
+    data: dict[str, Any]
+    actor: str = "script"
+    causation: str | None = None
+    id: str | None = None
+
+
+class EventLog:
+    """The append-only log of one project (``events.jsonl``).
+
+    Example:
+        >>> log = EventLog(path)
+        >>> ev = log.append("ProjectRenamed", {"name": "Cats"}, actor="script")
+        >>> [e.seq for e in log.read(after_seq=0)]
+    """
+
+    def __init__(self, path: str | os.PathLike[str], registry: SchemaRegistry | None = None):
+        self.path = Path(path)
+        self.registry = registry if registry is not None else default_registry
+        self._lock = LogLock(self.path)
+        self._thread_lock = threading.RLock()
+        # Committed end of the file as this instance last saw it under the lock.
+        self._known: tuple[int, int, int] | None = None  # (inode, end_offset, last_seq)
+
+    # ------------------------------------------------------------------ appending
+    def append(
+        self,
+        type: str,
+        data: dict[str, Any],
+        *,
+        actor: str = "script",
+        causation: str | None = None,
+        expected_seq: int | None = None,
+        id: str | None = None,
+    ) -> Event:
+        """Validate and durably append one event; returns it with its seq.
+
+        Raises:
+            UnknownEventTypeError: ``type`` is not registered.
+            InvalidEventError: invalid ``data``, actor, causation or id.
+            ConcurrencyError: ``expected_seq`` is given and the log ends elsewhere.
+            DurabilityError: the write or fsync failed; nothing was appended.
+        """
+        new = NewEvent(type=type, data=data, actor=actor, causation=causation, id=id)
+        return self.append_many([new], expected_seq=expected_seq)[0]
+
+    def append_many(
+        self, new_events: Sequence[NewEvent], *, expected_seq: int | None = None
+    ) -> list[Event]:
+        """Append several events all-or-nothing (also across a crash).
+
+        Events whose ``id`` is given and already in the log are not stored again: when every
+        given id is already there, the stored events are returned and nothing is appended.
+        """
+        if not new_events:
+            return []
+        prepared = [self._prepare(new) for new in new_events]
+        given_ids = [p.id for p in new_events if p.id is not None]
+        if len(set(given_ids)) != len(given_ids):
+            raise InvalidEventError("the same event id is given twice in one append")
+        with self._thread_lock, self._lock:
+            fd = self._open_for_append()
+            try:
+                end, last_seq = self._committed_end(fd)
+                if given_ids:
+                    existing = self._find_ids(fd, end, set(given_ids))
+                    if existing:
+                        if len(existing) == len(new_events):
+                            return [existing[p.id] for p in new_events if p.id]
+                        raise InvalidEventError(
+                            "some event ids of this append are already in the log: "
+                            + ", ".join(sorted(existing))
+                        )
+                if expected_seq is not None and expected_seq != last_seq:
+                    raise ConcurrencyError(expected_seq, last_seq)
+                events = self._number(prepared, last_seq)
+                payload = b"".join(ev.to_line() for ev in events)
+                self._write_durably(fd, payload, end)
+                inode = os.fstat(fd).st_ino
+                self._known = (inode, end + len(payload), events[-1].seq)
+                return events
+            finally:
+                os.close(fd)
+
+    def _prepare(self, new: NewEvent) -> Event:
+        data = self.registry.validate(new.type, new.data)
+        if new.actor not in ACTORS:
+            raise InvalidEventError(f"actor must be one of {sorted(ACTORS)}, got {new.actor!r}")
+        if new.causation is not None and not EVENT_ID_PATTERN.match(new.causation):
+            raise InvalidEventError(f"causation must be an event id (evt-…), got {new.causation!r}")
+        if new.id is not None and not EVENT_ID_PATTERN.match(new.id):
+            raise InvalidEventError(f"id must look like evt- and 16 hex digits, got {new.id!r}")
+        version = self.registry.get(new.type).version
+        return Event(0, new.id or new_event_id(), "", new.type, version, new.actor, new.causation, data)
+
+    @staticmethod
+    def _number(prepared: list[Event], last_seq: int) -> list[Event]:
+        ts = utc_timestamp()
+        first, last = last_seq + 1, last_seq + len(prepared)
+        txn = (first, last) if len(prepared) > 1 else None
+        for offset, event in enumerate(prepared):
+            event.seq = first + offset
+            event.ts = ts
+            event.txn = txn
+        return prepared
+
+    def _open_for_append(self) -> int:
+        created = not self.path.exists()
+        if created:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        if created:
+            _fsync_dir(self.path.parent)
+        return fd
+
+    def _committed_end(self, fd: int) -> tuple[int, int]:
+        """``(end_offset, last_seq)`` of the committed prefix; cuts a torn tail (lock held)."""
+        st = os.fstat(fd)
+        size = st.st_size
+        known = self._known
+        if known is not None and known[0] == st.st_ino and known[1] == size:
+            return known[1], known[2]
+        if known is not None and known[0] == st.st_ino and known[1] < size:
+            chunk = parse_committed(
+                os.pread(fd, size - known[1], known[1]),
+                base_offset=known[1],
+                last_seq=known[2],
+                base_line_no=0,
+                path=self.path,
+            )
+            end, last_seq = chunk.end_offset, chunk.last_seq
+        else:
+            end, last_seq = find_committed_end(
+                lambda off, n: os.pread(fd, n, off), size, self.path
+            )
+        if end < size:
+            logger.warning("%s: cutting a torn tail of %d bytes at byte %d", self.path, size - end, end)
+            try:
+                os.ftruncate(fd, end)
+                _fsync(fd)
+            except OSError as exc:
+                raise DurabilityError(f"could not cut the torn tail of {self.path}: {exc}") from exc
+        self._known = (st.st_ino, end, last_seq)
+        return end, last_seq
+
+    def _find_ids(self, fd: int, end: int, ids: set[str]) -> dict[str, Event]:
+        """Events among the first ``end`` bytes whose envelope id is in ``ids``."""
+        found: dict[str, Event] = {}
+        if end == 0:
+            return found
+        with mmap.mmap(fd, end, access=mmap.ACCESS_READ) as mapped:
+            for event_id in ids:
+                needle = f'"id":"{event_id}"'.encode()
+                pos = mapped.find(needle)
+                while pos != -1:
+                    start = mapped.rfind(b"\n", 0, pos) + 1
+                    stop = mapped.find(b"\n", pos)
+                    event = decode_line(mapped[start:stop])
+                    if event is not None and event.id == event_id:
+                        found[event_id] = event
+                        break
+                    pos = mapped.find(needle, pos + 1)
+        return found
+
+    def _write_durably(self, fd: int, payload: bytes, end: int) -> None:
+        view = memoryview(payload)
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            _fsync(fd)
+        except OSError as exc:
+            self._known = None
+            try:
+                os.ftruncate(fd, end)
+                _fsync(fd)
+            except OSError:
+                logger.exception("%s: could not roll back a failed append", self.path)
+            raise DurabilityError(f"appending to {self.path} failed: {exc}") from exc
+
+    # ------------------------------------------------------------------ reading
+    def read(self, after_seq: int = 0, until_seq: int | None = None) -> Iterator[Event]:
+        """Committed events with ``after_seq < seq <= until_seq``, oldest first.
+
+        A torn tail is ignored. Raises :class:`LogCorruptedError` on damage elsewhere.
+        """
+        for event in self.read_all().events:
+            if event.seq <= after_seq:
+                continue
+            if until_seq is not None and event.seq > until_seq:
+                break
+            yield event
+
+    def read_all(self) -> ParsedChunk:
+        """Decode the whole log at once (committed events, end offset, tail size)."""
+        try:
+            buf = self.path.read_bytes()
+        except FileNotFoundError:
+            buf = b""
+        return parse_committed(buf, path=self.path, registry=self.registry)
+
+    def last_seq(self) -> int:
+        """The seq of the last committed event (0 for an empty or missing log)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return 0
+        try:
+            size = os.fstat(fd).st_size
+            return find_committed_end(lambda off, n: os.pread(fd, n, off), size, self.path)[1]
+        finally:
+            os.close(fd)
+
+    def get(self, event_id: str) -> Event | None:
+        """The committed event with this id, if any."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            end = os.fstat(fd).st_size
+            return self._find_ids(fd, end, {event_id}).get(event_id)
+        finally:
+            os.close(fd)
+
+    def tail(self) -> LogTail:
+        """A reader that returns only the events appended since its last poll."""
+        return LogTail(self.path, self.registry)
+
+    def follow(
+        self, after_seq: int = 0, poll_s: float = 0.2, stop: threading.Event | None = None
+    ) -> Iterator[Event]:
+        """Yield events after ``after_seq`` as they are appended, until ``stop`` is set."""
+        tail = self.tail()
+        while stop is None or not stop.is_set():
+            fresh = tail.poll()
+            for event in fresh:
+                if event.seq > after_seq:
+                    yield event
+            if not fresh:
+                time.sleep(poll_s)
+
+
+class LogTail:
+    """Reads a log incrementally: each :meth:`poll` decodes only bytes appended since the last.
+
+    Its offset always sits on a committed boundary, so it neither misses nor repeats an event,
+    however often or rarely it is polled.
+    """
+
+    def __init__(self, path: Path, registry: SchemaRegistry | None = None) -> None:
+        self.path = path
+        self.registry = registry if registry is not None else default_registry
+        self.offset = 0
+        self.last_seq = 0
+        self.line_no = 1
+        self._inode: int | None = None
+
+    def poll(self) -> list[Event]:
+        """The committed events appended since the previous poll (maybe none)."""
+        try:
+            return self._poll()
+        except LogCorruptedError:
+            # A writer may have been cutting a torn tail while we read: look once more.
+            time.sleep(0.05)
+            return self._poll()
+
+    def _poll(self) -> list[Event]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return []
+        try:
+            st = os.fstat(fd)
+            if self._inode is not None and st.st_ino != self._inode:
+                raise EventLogError(f"{self.path} was replaced while being read")
+            self._inode = st.st_ino
+            if st.st_size < self.offset:
+                raise EventLogError(f"{self.path} shrank below events already read")
+            if st.st_size == self.offset:
+                return []
+            buf = os.pread(fd, st.st_size - self.offset, self.offset)
+        finally:
+            os.close(fd)
+        chunk = parse_committed(
+            buf,
+            base_offset=self.offset,
+            last_seq=self.last_seq,
+            base_line_no=self.line_no,
+            path=self.path,
+            registry=self.registry,
+        )
+        self.offset = chunk.end_offset
+        self.last_seq = chunk.last_seq
+        self.line_no += chunk.lines
+        return chunk.events
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

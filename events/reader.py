@@ -1,0 +1,174 @@
+"""Decoding the log's bytes into committed events, with torn-tail detection.
+
+The rule, shared by readers and writers: the log is a prefix of *committed* lines (every line
+decodes, seqs run 1, 2, 3, … and every multi-event ``txn`` is complete), followed by at most one
+*torn tail*: the remains of one interrupted append. A tail is torn when every line in it that
+still decodes belongs to one incomplete ``txn`` that starts right after the committed prefix.
+Anything else after the committed prefix is damage, reported as :class:`LogCorruptedError`
+naming the first bad line. Readers ignore a torn tail; the next writer cuts it (under the lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from events.envelope import Event, decode_line
+from events.errors import LogCorruptedError
+from events.registry import SchemaRegistry
+
+ReadAt = Callable[[int, int], bytes]
+"""Reads ``length`` bytes at ``offset``."""
+
+
+@dataclass(slots=True)
+class ParsedChunk:
+    """Committed events decoded from a buffer and where the committed bytes end."""
+
+    events: list[Event]
+    end_offset: int
+    """Absolute offset just past the last committed line."""
+    last_seq: int
+    lines: int
+    """Number of committed lines decoded."""
+    tail_bytes: int
+    """Bytes after ``end_offset``: a torn tail, or an append still being written."""
+
+
+def tail_is_torn(tail: bytes, committed_seq: int) -> bool:
+    """Whether ``tail`` (the bytes after the committed prefix) is the remains of one append."""
+    lines = tail.split(b"\n")
+    txn: tuple[int, int] | None = None
+    seqs: set[int] = set()
+    for line in lines[:-1]:
+        event = decode_line(line)
+        if event is None:
+            continue
+        if event.txn is None or event.txn[0] != committed_seq + 1:
+            return False
+        if txn is None:
+            txn = event.txn
+        elif event.txn != txn:
+            return False
+        seqs.add(event.seq)
+    return not (txn is not None and len(seqs) == txn[1] - txn[0] + 1)
+
+
+def parse_committed(
+    buf: bytes,
+    *,
+    base_offset: int = 0,
+    last_seq: int = 0,
+    base_line_no: int = 1,
+    path: str | Path = "events.jsonl",
+    registry: SchemaRegistry | None = None,
+) -> ParsedChunk:
+    """Decode the committed events of ``buf``, which starts at a committed boundary.
+
+    Args:
+        buf: bytes of the log from ``base_offset`` to (some) end.
+        base_offset: absolute offset of ``buf[0]`` in the file.
+        last_seq: seq of the last committed event before ``buf``.
+        base_line_no: 1-based line number of the first line in ``buf``.
+        path: the log's path, for error messages.
+        registry: when given, old event versions are upcast to the current ones.
+
+    Raises:
+        LogCorruptedError: the bytes after the committed prefix are not a torn tail.
+    """
+    events: list[Event] = []
+    pending: list[Event] = []
+    committed_pos = 0
+    committed_seq = last_seq
+    pos = 0
+    size = len(buf)
+    broke_at: int | None = None
+    broke_reason = ""
+    while pos < size:
+        newline = buf.find(b"\n", pos)
+        if newline == -1:
+            break
+        event = decode_line(buf[pos:newline])
+        expected = (pending[-1].seq if pending else committed_seq) + 1
+        if event is None:
+            broke_at, broke_reason = pos, "not a valid event line (JSON envelope)"
+            break
+        if event.seq != expected:
+            broke_at, broke_reason = pos, f"seq {event.seq} where {expected} was expected"
+            break
+        txn = event.txn
+        if txn is None:
+            if pending:
+                broke_at, broke_reason = pos, "a single event inside an unfinished multi-event append"
+                break
+            events.append(event)
+            committed_pos = newline + 1
+            committed_seq = event.seq
+        else:
+            if (pending and txn != pending[0].txn) or (not pending and txn[0] != event.seq):
+                broke_at, broke_reason = pos, f"multi-event append marker {list(txn)} out of place"
+                break
+            pending.append(event)
+            if event.seq == txn[1]:
+                events.extend(pending)
+                pending.clear()
+                committed_pos = newline + 1
+                committed_seq = event.seq
+        pos = newline + 1
+
+    if committed_pos < size and not tail_is_torn(buf[committed_pos:], committed_seq):
+        bad = broke_at if broke_at is not None else committed_pos
+        line_no = base_line_no + buf.count(b"\n", 0, bad)
+        raise LogCorruptedError(str(path), line_no, base_offset + bad, broke_reason or "damaged")
+
+    if registry is not None:
+        current = registry.current_versions
+        for event in events:
+            if event.v < current.get(event.type, event.v):
+                event.v, event.data = registry.upcast(event.type, event.v, event.data)
+    return ParsedChunk(
+        events=events,
+        end_offset=base_offset + committed_pos,
+        last_seq=committed_seq,
+        lines=len(events),
+        tail_bytes=size - committed_pos,
+    )
+
+
+def find_committed_end(read_at: ReadAt, size: int, path: str | Path) -> tuple[int, int]:
+    """Find ``(end_offset, last_seq)`` of the committed prefix by reading backwards from ``size``.
+
+    Only the tail of the file is read. Raises :class:`LogCorruptedError` when the bytes after
+    the last committed line are not a torn tail.
+    """
+    chunk = 1 << 16
+    while True:
+        start = max(0, size - chunk)
+        buf = read_at(start, size - start)
+        first = 0
+        if start > 0:
+            first = buf.find(b"\n") + 1
+            if first == 0:
+                chunk *= 4
+                continue
+        # Walk complete lines backwards to the last one that ends a committed append.
+        end = buf.rfind(b"\n") + 1  # just past the last complete line (0 when none)
+        line_end = end
+        while line_end > first:
+            line_start = buf.rfind(b"\n", first, line_end - 1) + 1
+            line_start = max(line_start, first)
+            event = decode_line(buf[line_start : line_end - 1])
+            if event is not None and (event.txn is None or event.seq == event.txn[1]):
+                if not tail_is_torn(buf[line_end:], event.seq):
+                    line_no_hint = f"after seq {event.seq}"
+                    raise LogCorruptedError(
+                        str(path), -1, start + line_end, f"damaged lines {line_no_hint}"
+                    )
+                return start + line_end, event.seq
+            line_end = line_start
+        if start == 0:
+            if not tail_is_torn(buf, 0):
+                raise LogCorruptedError(str(path), 1, 0, "no committed event before damaged lines")
+            return 0, 0
+        chunk *= 4

@@ -1,0 +1,7 @@
+"""The pydantic schemas of every event type; importing this package registers them."""
+
+from __future__ import annotations
+
+from events.schemas import dataset, jobs, project, split
+
+__all__ = ["dataset", "jobs", "project", "split"]
