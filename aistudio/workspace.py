@@ -150,6 +150,10 @@ class Workspace:
             raise WorkspaceError(f"not a valid job id: {job_id!r}")
         return self.project_dir(project_id) / ".run" / f"{job_id}.lock"
 
+    def job_log_path(self, project_id: str, job_id: str) -> Path:
+        """Where a job process's own log (stdout/stderr) goes."""
+        return self.job_lock_path(project_id, job_id).with_suffix(".log")
+
     def tmp_dir(self, project_id: str) -> Path:
         """Scratch space on the project's file system (for write-then-rename)."""
         return self.project_dir(project_id) / ".tmp"

@@ -92,6 +92,7 @@ def event_from_obj(obj: Any) -> Event | None:
     if (
         type(seq) is not int
         or type(version) is not int
+        or version < 1
         or type(event_id) is not str
         or type(event_type) is not str
         or type(ts) is not str

@@ -7,16 +7,26 @@ before they return. See :mod:`events.reader` for how torn tails are told from da
 from __future__ import annotations
 
 import logging
+import math
 import mmap
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from events.envelope import ACTORS, EVENT_ID_PATTERN, Event, decode_line, new_event_id, utc_timestamp
+import orjson
+
+from events.envelope import (
+    ACTORS,
+    EVENT_ID_PATTERN,
+    Event,
+    decode_line,
+    new_event_id,
+    utc_timestamp,
+)
 from events.errors import (
     ConcurrencyError,
     DurabilityError,
@@ -26,7 +36,8 @@ from events.errors import (
 )
 from events.lock import LogLock
 from events.reader import ParsedChunk, find_committed_end, parse_committed
-from events.registry import SchemaRegistry, registry as default_registry
+from events.registry import SchemaRegistry
+from events.registry import registry as default_registry
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +64,9 @@ class EventLog:
         >>> [e.seq for e in log.read(after_seq=0)]
     """
 
-    def __init__(self, path: str | os.PathLike[str], registry: SchemaRegistry | None = None):
+    def __init__(
+        self, path: str | os.PathLike[str], registry: SchemaRegistry | None = None
+    ) -> None:
         self.path = Path(path)
         self.registry = registry if registry is not None else default_registry
         self._lock = LogLock(self.path)
@@ -105,7 +118,7 @@ class EventLog:
                     existing = self._find_ids(fd, end, set(given_ids))
                     if existing:
                         if len(existing) == len(new_events):
-                            return [existing[p.id] for p in new_events if p.id]
+                            return [self._upcast(existing[p.id]) for p in new_events if p.id]
                         raise InvalidEventError(
                             "some event ids of this append are already in the log: "
                             + ", ".join(sorted(existing))
@@ -123,6 +136,7 @@ class EventLog:
 
     def _prepare(self, new: NewEvent) -> Event:
         data = self.registry.validate(new.type, new.data)
+        _check_storable(new.type, data)
         if new.actor not in ACTORS:
             raise InvalidEventError(f"actor must be one of {sorted(ACTORS)}, got {new.actor!r}")
         if new.causation is not None and not EVENT_ID_PATTERN.match(new.causation):
@@ -130,7 +144,9 @@ class EventLog:
         if new.id is not None and not EVENT_ID_PATTERN.match(new.id):
             raise InvalidEventError(f"id must look like evt- and 16 hex digits, got {new.id!r}")
         version = self.registry.get(new.type).version
-        return Event(0, new.id or new_event_id(), "", new.type, version, new.actor, new.causation, data)
+        return Event(
+            0, new.id or new_event_id(), "", new.type, version, new.actor, new.causation, data
+        )
 
     @staticmethod
     def _number(prepared: list[Event], last_seq: int) -> list[Event]:
@@ -160,20 +176,21 @@ class EventLog:
         if known is not None and known[0] == st.st_ino and known[1] == size:
             return known[1], known[2]
         if known is not None and known[0] == st.st_ino and known[1] < size:
+            # Committed line n holds seq n, so the next line's number is last_seq + 1.
             chunk = parse_committed(
                 os.pread(fd, size - known[1], known[1]),
                 base_offset=known[1],
                 last_seq=known[2],
-                base_line_no=0,
+                base_line_no=known[2] + 1,
                 path=self.path,
             )
             end, last_seq = chunk.end_offset, chunk.last_seq
         else:
-            end, last_seq = find_committed_end(
-                lambda off, n: os.pread(fd, n, off), size, self.path
-            )
+            end, last_seq = find_committed_end(lambda off, n: os.pread(fd, n, off), size, self.path)
         if end < size:
-            logger.warning("%s: cutting a torn tail of %d bytes at byte %d", self.path, size - end, end)
+            logger.warning(
+                "%s: cutting a torn tail of %d bytes at byte %d", self.path, size - end, end
+            )
             try:
                 os.ftruncate(fd, end)
                 _fsync(fd)
@@ -183,7 +200,11 @@ class EventLog:
         return end, last_seq
 
     def _find_ids(self, fd: int, end: int, ids: set[str]) -> dict[str, Event]:
-        """Events among the first ``end`` bytes whose envelope id is in ``ids``."""
+        """Events among the first ``end`` bytes whose envelope id is in ``ids`` (not upcast).
+
+        ``end`` must sit on a line boundary. Lines are found by their compact ``"id":"…"`` key,
+        as this module writes them.
+        """
         found: dict[str, Event] = {}
         if end == 0:
             return found
@@ -251,16 +272,26 @@ class EventLog:
             os.close(fd)
 
     def get(self, event_id: str) -> Event | None:
-        """The committed event with this id, if any."""
+        """The committed event with this id (upcast to its current version), if any.
+
+        Events of a torn tail (an interrupted append) are not committed and never returned.
+        """
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return None
         try:
-            end = os.fstat(fd).st_size
-            return self._find_ids(fd, end, {event_id}).get(event_id)
+            size = os.fstat(fd).st_size
+            end, _ = find_committed_end(lambda off, n: os.pread(fd, n, off), size, self.path)
+            event = self._find_ids(fd, end, {event_id}).get(event_id)
         finally:
             os.close(fd)
+        return None if event is None else self._upcast(event)
+
+    def _upcast(self, event: Event) -> Event:
+        if event.v < self.registry.current_versions.get(event.type, event.v):
+            event.v, event.data = self.registry.upcast(event.type, event.v, event.data)
+        return event
 
     def tail(self) -> LogTail:
         """A reader that returns only the events appended since its last poll."""
@@ -331,8 +362,37 @@ class LogTail:
         )
         self.offset = chunk.end_offset
         self.last_seq = chunk.last_seq
-        self.line_no += chunk.lines
+        self.line_no = chunk.last_seq + 1
         return chunk.events
+
+
+def _check_storable(event_type: str, data: dict[str, Any]) -> None:
+    """Refuse validated data that JSON cannot store exactly (NaN, huge integers, odd keys)."""
+    try:
+        same = orjson.loads(orjson.dumps(data)) == data
+    except orjson.JSONEncodeError as exc:
+        raise InvalidEventError(f"{event_type}: data cannot be stored as JSON: {exc}") from None
+    if not same:
+        where = _non_finite_at(data, "data") or "data"
+        raise InvalidEventError(
+            f"{event_type}: {where}: JSON cannot store this value (NaN or infinity?)"
+        )
+
+
+def _non_finite_at(value: Any, where: str) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    if isinstance(value, dict):
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite_at(item, f"{where}.{key}")
+        if found:
+            return found
+    return None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -10,7 +10,7 @@ naming the first bad line. Readers ignore a torn tail; the next writer cuts it (
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +100,10 @@ def parse_committed(
         txn = event.txn
         if txn is None:
             if pending:
-                broke_at, broke_reason = pos, "a single event inside an unfinished multi-event append"
+                broke_at, broke_reason = (
+                    pos,
+                    "a single event inside an unfinished multi-event append",
+                )
                 break
             events.append(event)
             committed_pos = newline + 1
@@ -137,10 +140,14 @@ def parse_committed(
 
 
 def find_committed_end(read_at: ReadAt, size: int, path: str | Path) -> tuple[int, int]:
-    """Find ``(end_offset, last_seq)`` of the committed prefix by reading backwards from ``size``.
+    """Find ``(end_offset, last_seq)`` of the committed prefix, reading only the file's tail.
 
-    Only the tail of the file is read. Raises :class:`LogCorruptedError` when the bytes after
-    the last committed line are not a torn tail.
+    The last line that ends an append is taken as the end of the committed prefix once it passes
+    cheap checks: the lines after it are a torn tail, the lines of its append are all there and
+    the line before that append has the seq just before. When a check fails, the whole file is
+    parsed, which either finds the true end (a torn tail that looked committed) or raises
+    :class:`LogCorruptedError` naming the first damaged line. Damage further back than the last
+    append is left to readers and ``verify``: a writer does not read the whole log.
     """
     chunk = 1 << 16
     while True:
@@ -152,23 +159,65 @@ def find_committed_end(read_at: ReadAt, size: int, path: str | Path) -> tuple[in
             if first == 0:
                 chunk *= 4
                 continue
-        # Walk complete lines backwards to the last one that ends a committed append.
-        end = buf.rfind(b"\n") + 1  # just past the last complete line (0 when none)
-        line_end = end
-        while line_end > first:
-            line_start = buf.rfind(b"\n", first, line_end - 1) + 1
-            line_start = max(line_start, first)
-            event = decode_line(buf[line_start : line_end - 1])
-            if event is not None and (event.txn is None or event.seq == event.txn[1]):
-                if not tail_is_torn(buf[line_end:], event.seq):
-                    line_no_hint = f"after seq {event.seq}"
-                    raise LogCorruptedError(
-                        str(path), -1, start + line_end, f"damaged lines {line_no_hint}"
-                    )
-                return start + line_end, event.seq
-            line_end = line_start
-        if start == 0:
-            if not tail_is_torn(buf, 0):
-                raise LogCorruptedError(str(path), 1, 0, "no committed event before damaged lines")
-            return 0, 0
-        chunk *= 4
+        found = _last_committed(buf, first, at_file_start=start == 0)
+        if found is _NEED_MORE:
+            chunk *= 4
+            continue
+        if found is None:
+            chunk_all = parse_committed(read_at(0, size), path=path)
+            return chunk_all.end_offset, chunk_all.last_seq
+        end, last_seq = found
+        return start + end, last_seq
+
+
+_NEED_MORE = (-1, -1)
+
+
+def _last_committed(buf: bytes, first: int, *, at_file_start: bool) -> tuple[int, int] | None:
+    """``(end, last_seq)`` of the committed prefix within ``buf``; ``None`` when unsure.
+
+    Returns ``_NEED_MORE`` when the checks need lines before ``buf[first:]`` (only possible
+    when ``buf`` does not start at the beginning of the file).
+    """
+    end = buf.rfind(b"\n") + 1  # just past the last complete line (0 when none)
+    lines = _lines_backwards(buf, first, end)
+    for line_start, line_end in lines:
+        event = decode_line(buf[line_start : line_end - 1])
+        if event is not None and (event.txn is None or event.seq == event.txn[1]):
+            break
+    else:
+        if not at_file_start:
+            return _NEED_MORE
+        return (0, 0) if tail_is_torn(buf, 0) else None
+    if not tail_is_torn(buf[line_end:], event.seq):
+        return None
+    # The rest of this append's lines, then the line before it.
+    txn = event.txn
+    unit_first = txn[0] if txn is not None else event.seq
+    expected = event.seq - 1
+    while expected >= unit_first - 1:
+        try:
+            prev_start, prev_end = next(lines)
+        except StopIteration:
+            if not at_file_start:
+                return _NEED_MORE
+            return (line_end, event.seq) if expected == 0 else None
+        prev = decode_line(buf[prev_start : prev_end - 1])
+        if prev is None or prev.seq != expected:
+            return None
+        in_unit = expected >= unit_first
+        if in_unit and prev.txn != txn:
+            return None
+        if not in_unit and prev.txn is not None and prev.seq != prev.txn[1]:
+            return None
+        expected -= 1
+    return line_end, event.seq
+
+
+def _lines_backwards(buf: bytes, first: int, end: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each complete line of ``buf[first:end]``, last line first."""
+    line_end = end
+    while line_end > first:
+        line_start = max(buf.rfind(b"\n", first, line_end - 1) + 1, first)
+        yield line_start, line_end
+        line_end = line_start

@@ -20,9 +20,16 @@ ModelT = TypeVar("ModelT", bound=type[BaseModel])
 
 
 class EventData(BaseModel):
-    """Base of every event's ``data`` schema: unknown fields are refused."""
+    """Base of every event's ``data`` schema: unknown fields are refused.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Non-finite floats (NaN, infinities) are refused too: JSON cannot store them. Inside free-form
+    fields (``dict[str, Any]``) they are kept by ``model_dump`` so that the append refuses them
+    instead of silently storing ``null``.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, ser_json_inf_nan="constants"
+    )
 
 
 @dataclass
@@ -95,7 +102,9 @@ class SchemaRegistry:
         """
         event_type = self.get(name)
         if not isinstance(data, dict):
-            raise InvalidEventError(f"{name}: data must be a JSON object, got {type(data).__name__}")
+            raise InvalidEventError(
+                f"{name}: data must be a JSON object, got {type(data).__name__}"
+            )
         try:
             model = event_type.model.model_validate(data)
         except ValidationError as exc:

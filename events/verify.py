@@ -9,7 +9,8 @@ from pathlib import Path
 from events.envelope import ACTORS, EVENT_ID_PATTERN
 from events.errors import EventLogError, InvalidEventError, LogCorruptedError
 from events.reader import parse_committed
-from events.registry import SchemaRegistry, registry as default_registry
+from events.registry import SchemaRegistry
+from events.registry import registry as default_registry
 
 
 @dataclass

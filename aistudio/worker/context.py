@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +31,17 @@ class JobCancelledError(Exception):
 
 @dataclass
 class JobResult:
-    """What a finished job leaves: domain events and a short summary for ``JobSucceeded``."""
+    """What a finished job leaves: domain events and a short summary for ``JobSucceeded``.
+
+    ``rebase``, when given, makes the result valid against the log as it is when the runner
+    appends it: the runner calls ``rebase(seq)`` with the log's last seq and appends the returned
+    result with ``expected_seq=seq``, retrying when another writer got in between. An import uses
+    it to re-check duplicates against images that a concurrent import added meanwhile.
+    """
 
     events: list[NewEvent] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    rebase: Callable[[int], JobResult] | None = None
 
 
 class JobContext:
@@ -65,16 +73,21 @@ class JobContext:
         """Append one event of this job at once (for progress-like facts)."""
         return self.log.append(type, data, actor="job", causation=self.job_id)
 
-    def progress(self, done: int, total: int | None = None, message: str = "", *, force: bool = False) -> None:
+    def progress(
+        self, done: int, total: int | None = None, message: str = "", *, force: bool = False
+    ) -> None:
         """Report progress; appended at most once every ``progress_interval_s`` unless forced."""
         now = time.monotonic()
         if not force and now - self._last_progress < self.settings.progress_interval_s:
             return
         self._last_progress = now
-        self.append("JobProgress", {"job_id": self.job_id, "done": done, "total": total, "message": message[:500]})
+        self.append(
+            "JobProgress",
+            {"job_id": self.job_id, "done": done, "total": total, "message": message[:500]},
+        )
 
     def cancel_requested(self) -> bool:
-        """Whether a ``CancelRequested`` for this job is in the log (checked at most every 0.5 s)."""
+        """Whether a ``CancelRequested`` names this job (the log is read at most every 0.5 s)."""
         if self._cancelled:
             return True
         now = time.monotonic()

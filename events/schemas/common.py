@@ -40,7 +40,7 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
     AfterValidator(_no_control_chars),
 ]
-"""A user-facing name (project, split, experiment): 1–80 printable characters."""
+"""A user-facing name (project, split, experiment): 1 to 80 printable characters."""
 
 Label = Annotated[
     str,

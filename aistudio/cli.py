@@ -1,0 +1,530 @@
+"""The ``aistudio`` command (DESIGN §6).
+
+Exit codes: 0 success, 1 the job failed (or the log is damaged), 2 bad input with a one-line
+reason on stderr. Commands that start a job print its id; with ``--wait`` they wait for its end,
+running it here when no worker is alive, and show progress on the terminal.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from aistudio import commands
+from aistudio.commands import CommandError
+from aistudio.settings import SettingsError
+from aistudio.workspace import Workspace, WorkspaceError
+from events import Event, EventLog, EventLogError, LogCorruptedError, verify_log
+from events.schemas.common import TASKS
+
+logger = logging.getLogger("aistudio")
+F = TypeVar("F", bound=Callable[..., Any])
+
+VIEWS: tuple[str, ...] = ("project", "dataset", "splits", "jobs")
+
+
+# ---------------------------------------------------------------------- plumbing
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def workspace_option(func: F) -> F:
+    """Add ``--workspace`` to a subcommand (it overrides the group's)."""
+    return click.option(
+        "--workspace",
+        "workspace_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Workspace folder (default: $AISTUDIO_WORKSPACE, else ./workspace).",
+    )(func)
+
+
+def _workspace(ctx: click.Context, explicit: Path | None) -> Workspace:
+    chosen = explicit or ctx.find_root().params.get("workspace_dir")
+    try:
+        return Workspace.open(chosen)
+    except (OSError, WorkspaceError) as exc:
+        _fail(f"cannot open the workspace: {exc}")
+        raise AssertionError from exc  # unreachable
+
+
+def handle_errors(func: F) -> F:
+    """Turn the errors a user can cause into one line on stderr and the right exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (CommandError, WorkspaceError, SettingsError) as exc:
+            _fail(str(exc), 2)
+        except LogCorruptedError as exc:
+            _fail(f"{exc} (run `aistudio verify`)", 1)
+        except EventLogError as exc:
+            _fail(str(exc), 1)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _project(ws: Workspace, ref: str) -> str:
+    return commands.resolve_project(ws, ref)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+
+
+class _Progress:
+    """Prints a job's progress: one updating line on a terminal, a line per change otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last: tuple[object, ...] | None = None
+
+    def __call__(self, job: Any) -> None:
+        key = (job.status, job.progress_done, job.progress_total, job.progress_message)
+        if key == self.last:
+            return
+        self.last = key
+        done, total = job.progress_done or 0, job.progress_total
+        if total:
+            width = 24
+            filled = int(width * min(done, total) / total)
+            bar = "#" * filled + "-" * (width - filled)
+            text = f"[{bar}] {done}/{total} {job.progress_message or job.status}"
+        else:
+            text = f"{job.status} {job.progress_message or ''}".strip()
+        if self.tty:
+            cols = shutil.get_terminal_size((100, 20)).columns
+            click.echo("\r" + text[: cols - 1].ljust(cols - 1), nl=False, err=True)
+        else:
+            click.echo(text, err=True)
+
+    def close(self) -> None:
+        if self.tty and self.last is not None:
+            click.echo("", err=True)
+
+
+def _wait(ws: Workspace, project_id: str, job_id: str) -> Any:
+    from aistudio.worker.inline import wait_for_job
+
+    progress = _Progress()
+    try:
+        job = wait_for_job(ws, project_id, job_id, on_update=progress)
+    finally:
+        progress.close()
+    return job
+
+
+def _report_end(job: Any) -> None:
+    """Print a job's end; exit 1 unless it succeeded."""
+    if job.status == "succeeded":
+        return
+    if job.status == "cancelled":
+        _fail(f"job {job.job_id} was cancelled", 1)
+    _fail(f"job {job.job_id} failed: {job.error}", 1)
+
+
+# ---------------------------------------------------------------------- group
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workspace",
+    "workspace_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Workspace folder (default: $AISTUDIO_WORKSPACE, else ./workspace).",
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def cli(workspace_dir: Path | None, verbose: int) -> None:
+    """AI Studio: train, evaluate and export image models; every action is an event."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+# ---------------------------------------------------------------------- project
+@cli.group()
+def project() -> None:
+    """Create, list, rename and delete projects."""
+
+
+@project.command("create")
+@click.argument("name")
+@click.option("--task", type=click.Choice(TASKS), required=True)
+@click.option("--description", default="")
+@workspace_option
+@click.pass_context
+@handle_errors
+def project_create(
+    ctx: click.Context, name: str, task: str, description: str, workspace_dir: Path | None
+) -> None:
+    """Create a project and print its id."""
+    ws = _workspace(ctx, workspace_dir)
+    event = commands.create_project(ws, name, task, description)
+    click.echo(event.data["project_id"])
+
+
+@project.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@workspace_option
+@click.pass_context
+@handle_errors
+def project_list(ctx: click.Context, as_json: bool, workspace_dir: Path | None) -> None:
+    """List the projects."""
+    from projections.project_list import project_list as build_list
+    from projections.serialize import to_jsonable
+
+    ws = _workspace(ctx, workspace_dir)
+    projects = build_list(commands.project_views(ws))
+    if as_json:
+        _print_json(to_jsonable(projects))
+        return
+    if not projects:
+        click.echo("no projects yet: `aistudio project create NAME --task classification`")
+        return
+    click.echo(f"{'id':<14} {'name':<28} {'task':<22} {'images':>7}  {'created':<20} last activity")
+    for view in projects:
+        click.echo(
+            f"{view.project_id:<14} {view.name[:28]:<28} {view.task:<22} {view.image_count:>7}  "
+            f"{view.created_ts[:19]:<20} {view.last_activity_ts[:19]}"
+        )
+
+
+@project.command("rename")
+@click.argument("project_ref", metavar="PROJECT")
+@click.argument("name")
+@workspace_option
+@click.pass_context
+@handle_errors
+def project_rename(
+    ctx: click.Context, project_ref: str, name: str, workspace_dir: Path | None
+) -> None:
+    """Rename a project."""
+    ws = _workspace(ctx, workspace_dir)
+    commands.rename_project(ws, _project(ws, project_ref), name)
+
+
+@project.command("delete")
+@click.argument("project_ref", metavar="PROJECT")
+@workspace_option
+@click.pass_context
+@handle_errors
+def project_delete(ctx: click.Context, project_ref: str, workspace_dir: Path | None) -> None:
+    """Delete a project (its log is kept)."""
+    ws = _workspace(ctx, workspace_dir)
+    commands.delete_project(ws, _project(ws, project_ref))
+
+
+# ---------------------------------------------------------------------- import
+@cli.command("import")
+@click.argument("project_ref", metavar="PROJECT")
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(commands.IMPORT_FORMATS), default="auto")
+@click.option("--wait", is_flag=True, help="Wait for the import to end (runs it if no worker).")
+@workspace_option
+@click.pass_context
+@handle_errors
+def import_(
+    ctx: click.Context,
+    project_ref: str,
+    source: str,
+    fmt: str,
+    wait: bool,
+    workspace_dir: Path | None,
+) -> None:
+    """Import images from SOURCE (a folder or a CSV file) into PROJECT."""
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    event = commands.request_import(ws, project_id, source, fmt)
+    click.echo(event.id)
+    if not wait:
+        return
+    job = _wait(ws, project_id, event.id)
+    if job.status == "succeeded":
+        _print_import_summary(ws, project_id, event.id)
+    _report_end(job)
+
+
+def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
+    log = EventLog(ws.events_path(project_id))
+    skipped: list[dict[str, str]] = []
+    summary: dict[str, Any] = {}
+    for event in log.read():
+        if event.causation != job_id:
+            continue
+        if event.type == "ImportSkipped":
+            skipped.extend(event.data["items"])
+        elif event.type == "ImportCompleted":
+            summary = event.data
+    click.echo(
+        f"added {summary.get('added', 0)}, duplicates {summary.get('duplicates', 0)}, "
+        f"skipped {summary.get('skipped', 0)}"
+    )
+    for item in skipped[:50]:
+        click.echo(f"  skipped {item['path']}: {item['reason']}")
+    if len(skipped) > 50:
+        click.echo(f"  … and {len(skipped) - 50} more (see `aistudio events` for all)")
+
+
+# ---------------------------------------------------------------------- split
+@cli.command("split")
+@click.argument("project_ref", metavar="PROJECT")
+@click.option("--name", default="default", show_default=True)
+@click.option("--train", type=float, default=0.7, show_default=True)
+@click.option("--val", type=float, default=0.15, show_default=True)
+@click.option("--test", type=float, default=0.15, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-stratify", is_flag=True, help="Do not keep class proportions per subset.")
+@click.option("--delete", is_flag=True, help="Delete the split named --name instead.")
+@workspace_option
+@click.pass_context
+@handle_errors
+def split(
+    ctx: click.Context,
+    project_ref: str,
+    name: str,
+    train: float,
+    val: float,
+    test: float,
+    seed: int,
+    no_stratify: bool,
+    delete: bool,
+    workspace_dir: Path | None,
+) -> None:
+    """Create (or delete) a named train/val/test split of PROJECT's dataset."""
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    if delete:
+        commands.delete_split(ws, project_id, name)
+        click.echo(f"deleted split {name}")
+        return
+    event = commands.create_split(ws, project_id, name, train, val, test, seed, not no_stratify)
+    counts = {k: len(v) for k, v in event.data["assignments"].items()}
+    click.echo(
+        f"split {event.data['name']}: train {counts['train']}, val {counts['val']}, "
+        f"test {counts['test']}"
+    )
+
+
+# ---------------------------------------------------------------------- jobs
+@cli.command("cancel")
+@click.argument("project_ref", metavar="PROJECT")
+@click.argument("job_id", metavar="JOB")
+@workspace_option
+@click.pass_context
+@handle_errors
+def cancel(ctx: click.Context, project_ref: str, job_id: str, workspace_dir: Path | None) -> None:
+    """Ask the job JOB to stop."""
+    ws = _workspace(ctx, workspace_dir)
+    event = commands.request_cancel(ws, _project(ws, project_ref), job_id)
+    click.echo(event.id)
+
+
+@cli.command("submit")
+@click.argument("project_ref", metavar="PROJECT")
+@click.argument("event_type", metavar="TYPE")
+@click.option("--data", "data_json", default=None, help="The event's data as JSON.")
+@click.option("--file", "data_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--wait", is_flag=True, help="For a command: wait for its job to end.")
+@workspace_option
+@click.pass_context
+@handle_errors
+def submit(
+    ctx: click.Context,
+    project_ref: str,
+    event_type: str,
+    data_json: str | None,
+    data_file: Path | None,
+    wait: bool,
+    workspace_dir: Path | None,
+) -> None:
+    """Append any command or user action, validated; prints its id."""
+    if (data_json is None) == (data_file is None):
+        raise CommandError("give exactly one of --data JSON or --file F")
+    try:
+        raw = data_json if data_json is not None else data_file.read_text()  # type: ignore[union-attr]
+        data = json.loads(raw)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {data_file}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"data is not valid JSON: {exc}") from None
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    event = commands.submit(ws, project_id, event_type, data, actor="cli")
+    click.echo(event.id)
+    if wait and event.is_command and event.type != "CancelRequested":
+        _report_end(_wait(ws, project_id, event.id))
+
+
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="Process what is pending, then exit.")
+@workspace_option
+@click.pass_context
+@handle_errors
+def worker(ctx: click.Context, once: bool, workspace_dir: Path | None) -> None:
+    """Run the worker: it runs the commands appended to every project's log."""
+    from aistudio.worker.service import run_worker
+
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger("aistudio").setLevel(logging.INFO)
+    run_worker(_workspace(ctx, workspace_dir), once=once)
+
+
+# ---------------------------------------------------------------------- reading
+def _event_summary(event: Event) -> str:
+    data = event.data
+    if "images" in data:
+        return f"{len(data['images'])} images"
+    if "items" in data:
+        return f"{len(data['items'])} items"
+    if "assignments" in data:
+        counts = {k: len(v) for k, v in data["assignments"].items()}
+        return f"{data.get('name')} {counts}"
+    text = orjson.dumps(data).decode()
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+@cli.command("events")
+@click.argument("project_ref", metavar="PROJECT")
+@click.option("--type", "types", multiple=True, help="Only these event types (repeatable).")
+@click.option("--since", type=int, default=0, help="Only events after this seq.")
+@click.option("--until", type=int, default=None, help="Only events up to this seq.")
+@click.option("--follow", is_flag=True, help="Keep printing new events (Ctrl-C stops).")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
+@workspace_option
+@click.pass_context
+@handle_errors
+def events_(
+    ctx: click.Context,
+    project_ref: str,
+    types: tuple[str, ...],
+    since: int,
+    until: int | None,
+    follow: bool,
+    as_json: bool,
+    workspace_dir: Path | None,
+) -> None:
+    """Print the project's event log."""
+    ws = _workspace(ctx, workspace_dir)
+    log = EventLog(ws.events_path(_project(ws, project_ref)))
+    wanted = set(types)
+
+    def show(event: Event) -> None:
+        if wanted and event.type not in wanted:
+            return
+        if as_json:
+            click.echo(event.to_line().decode().rstrip("\n"))
+        else:
+            click.echo(
+                f"{event.seq:>6}  {event.ts}  {event.type:<18} {event.actor:<6} "
+                f"{_event_summary(event)}"
+            )
+
+    source = log.follow(after_seq=since) if follow else log.read(after_seq=since)
+    for event in source:
+        if until is not None and event.seq > until:
+            break
+        show(event)
+
+
+@cli.command("show")
+@click.argument("project_ref", metavar="PROJECT")
+@click.argument("view", type=click.Choice(VIEWS), default="project")
+@click.option("--at", "at_seq", type=int, default=None, help="As it was right after this seq.")
+@workspace_option
+@click.pass_context
+@handle_errors
+def show(
+    ctx: click.Context, project_ref: str, view: str, at_seq: int | None, workspace_dir: Path | None
+) -> None:
+    """Print a view of the project as JSON (now, or --at an earlier seq)."""
+    from projections import ALL_PROJECTIONS
+    from projections.serialize import to_jsonable
+
+    ws = _workspace(ctx, workspace_dir)
+    log = EventLog(ws.events_path(_project(ws, project_ref)))
+    if at_seq is not None and at_seq < 1:
+        raise CommandError("--at must be a seq of 1 or more")
+    built = ALL_PROJECTIONS[view].rebuild(log.read(), until_seq=at_seq)
+    _print_json(to_jsonable(built))
+
+
+@cli.command("verify")
+@click.argument("project_ref", metavar="PROJECT")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@workspace_option
+@click.pass_context
+@handle_errors
+def verify(ctx: click.Context, project_ref: str, as_json: bool, workspace_dir: Path | None) -> None:
+    """Check the project's log: framing, seqs, ids and every event's schema."""
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    report = verify_log(ws.events_path(project_id))
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        click.echo(
+            f"{report.path}: {report.events} events, last seq {report.last_seq}, "
+            f"{'OK' if report.ok else 'DAMAGED'}"
+        )
+        for problem in report.problems:
+            click.echo(f"  {problem.severity}: line {problem.line}: {problem.message}")
+    if not report.ok:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------- demo
+@cli.command("demo")
+@workspace_option
+@click.pass_context
+@handle_errors
+def demo(ctx: click.Context, workspace_dir: Path | None) -> None:
+    """Create the demo project (handwritten digits), import and split it, show what it holds."""
+    from projections.serialize import to_jsonable
+
+    ws = _workspace(ctx, workspace_dir)
+    name = "Digits demo"
+    live = {v.name: pid for pid, v in commands.project_views(ws).items() if not v.deleted}
+    project_id = live.get(name)
+    if project_id is None:
+        created = commands.create_project(
+            ws, name, "classification", "scikit-learn's handwritten digits, 32 px"
+        )
+        project_id = created.data["project_id"]
+        click.echo(f"created project {name!r} ({project_id})")
+    dataset = commands.dataset_view(ws, project_id)
+    if not dataset.images:
+        event = commands.request_import(ws, project_id, ws.demo_source(), "imagefolder")
+        click.echo(f"importing {ws.demo_source()} (job {event.id})")
+        job = _wait(ws, project_id, event.id)
+        _report_end(job)
+        _print_import_summary(ws, project_id, event.id)
+        dataset = commands.dataset_view(ws, project_id)
+    if "default" not in dataset.splits:
+        commands.create_split(ws, project_id, "default")
+        dataset = commands.dataset_view(ws, project_id)
+    counts = to_jsonable(dataset.class_counts_by_subset("default"))
+    click.echo(f"\nproject {name!r} ({project_id}) in workspace {ws.root}")
+    click.echo(f"  {len(dataset.images)} images, {len(dataset.classes)} classes: {dataset.classes}")
+    click.echo(f"  split 'default' per subset and class: {json.dumps(counts)}")
+    click.echo("\nnext: aistudio show 'Digits demo' dataset | aistudio events 'Digits demo'")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="aistudio")
+
+
+if __name__ == "__main__":
+    main()

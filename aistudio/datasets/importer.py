@@ -1,0 +1,317 @@
+"""The import job: ``run_import(ctx)`` carries out one ``ImportRequested`` command.
+
+Steps: resolve the source, read it with its format's reader, check it fits the project's task,
+then hash, inspect, store and thumbnail every candidate file in parallel (see
+:mod:`aistudio.datasets.ingest`), and return the events to append: ``ImagesAdded`` (batches of
+at most 500 images), ``ClassesDefined`` (when classes changed), ``ImportSkipped`` (batches of at
+most 1000 items) and ``ImportCompleted``. Every file is durably stored before the job returns;
+the runner appends the events with ``JobSucceeded`` in one all-or-nothing append, so an import
+that fails or is cancelled leaves no image in the log (only unreferenced files in the store).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aistudio.datasets.formats import Candidate, ReadResult, Skip, SourceError, read_source
+from aistudio.datasets.ingest import (
+    IngestConfig,
+    Ingested,
+    Ingestor,
+    ingest_in_process,
+    init_process,
+)
+from aistudio.datasets.parallel import ExecutorKind, available_cpus, chunked, map_batches
+from aistudio.datasets.store import ImageStore
+from aistudio.worker.context import JobContext, JobInputError, JobResult
+from aistudio.workspace import new_id
+from events import Event, NewEvent
+from events.schemas.dataset import ImageRecord, ImportRequested
+from projections.dataset import DatasetView, rebuild
+
+logger = logging.getLogger(__name__)
+
+IMAGES_PER_EVENT = 500
+SKIPS_PER_EVENT = 1000
+PARALLEL_MIN_FILES = 64
+"""Smaller imports run in the job's own thread: a pool would cost more than it saves."""
+DEFAULT_EXECUTOR: ExecutorKind = "thread"
+"""Measured by ``bench/bench_import.py``: Pillow and hashlib release the GIL while decoding,
+resizing, encoding and hashing, so threads keep 2 cores busy without a process pool's
+start-up (about a second with ``spawn``) and pickling."""
+BATCH_SIZE = 8
+LABELLED_TASKS: dict[str, str] = {"classification": "label", "regression": "value"}
+_MAX_MESSAGE = 1500
+
+
+@dataclass
+class _Tally:
+    """What the import found, file by file."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def run_import(
+    ctx: JobContext, *, workers: int | None = None, executor: ExecutorKind | None = None
+) -> JobResult:
+    """Carry out the ``ImportRequested`` command ``ctx.command``.
+
+    Args:
+        ctx: the job's context.
+        workers: threads or processes to use; default: one per CPU, or none for small imports.
+        executor: ``thread`` (default) or ``process``.
+
+    Returns:
+        The dataset events to append and a summary for ``JobSucceeded``.
+
+    Raises:
+        JobInputError: the source does not exist, cannot be read, is malformed, does not fit
+            the project's task, or holds no importable image.
+        JobCancelledError: a ``CancelRequested`` for this job was appended.
+    """
+    started = time.monotonic()
+    request = ImportRequested.model_validate(ctx.command.data)
+    ctx.check_cancelled()
+    history = list(ctx.log.read())
+    task = project_task(history)
+    view = rebuild(history)
+    source = resolve_source(request.source)
+    target = LABELLED_TASKS.get(task)
+    try:
+        listing = read_source(source, request.format, labelled=target is not None)
+    except SourceError as exc:
+        raise JobInputError(str(exc)) from None
+    check_task_fits(task, listing)
+    if request.options:
+        logger.warning("import options are not used by this version: %s", sorted(request.options))
+    candidates = listing.candidates
+    logger.info(
+        "import into %s: %d candidate files, %d skipped by the %s reader",
+        ctx.project_id,
+        len(candidates),
+        len(listing.skipped),
+        listing.format,
+    )
+
+    config = IngestConfig(
+        workspace_root=str(ctx.workspace.root),
+        project_id=ctx.project_id,
+        max_pixels=ctx.settings.max_image_pixels,
+        thumbnail_px=ctx.settings.thumbnail_px,
+        max_bytes=ctx.settings.max_upload_mb * 2**20,
+        known_sha256=frozenset(view.by_sha),
+    )
+    if workers is None:
+        workers = available_cpus() if len(candidates) >= PARALLEL_MIN_FILES else 1
+    tally = _Tally(skipped=list(listing.skipped))
+    taken_ids = set(view.images) | image_ids_ever_added(history)
+    added_sha: set[str] = set()
+    total = len(candidates)
+    ctx.progress(0, total, f"importing {total} files from {source.name}", force=True)
+    outcomes = _ingest_all(config, candidates, workers, executor or DEFAULT_EXECUTOR)
+    with closing(outcomes):
+        for done, (candidate, outcome) in enumerate(zip(candidates, outcomes, strict=True), 1):
+            _tally_one(tally, candidate, outcome, added_sha, taken_ids)
+            ctx.check_cancelled()
+            ctx.progress(done, total, f"{done}/{total} files")
+
+    if not tally.records and not tally.duplicates:
+        raise JobInputError(nothing_importable_message(source, tally.skipped))
+    ImageStore(ctx.workspace, ctx.project_id).sync(added_sha)
+
+    duration = time.monotonic() - started
+    classes = _classes_after(view, tally.records) if target == "label" else None
+    events = _events(ctx, source, listing, tally, view, classes, duration)
+    summary = {
+        "source": str(source),
+        "format": listing.format,
+        "added": len(tally.records),
+        "duplicates": tally.duplicates,
+        "skipped": len(tally.skipped),
+        "classes": len(classes) if classes is not None else None,
+        "duration_s": round(duration, 3),
+    }
+    logger.info("import into %s done: %s", ctx.project_id, summary)
+    return JobResult(events=events, summary=summary)
+
+
+def project_task(history: Sequence[Event]) -> str:
+    """The project's task, from its ``ProjectCreated`` event.
+
+    Raises:
+        JobInputError: the log has no ``ProjectCreated`` or the project was deleted.
+    """
+    task: str | None = None
+    for event in history:
+        if event.type == "ProjectCreated" and task is None:
+            task = str(event.data["task"])
+        elif event.type == "ProjectDeleted":
+            raise JobInputError("the project was deleted: nothing can be imported into it")
+    if task is None:
+        raise JobInputError("this project's log has no ProjectCreated event")
+    return task
+
+
+def image_ids_ever_added(history: Sequence[Event]) -> set[str]:
+    """Every image id the log ever added, removed images included (ids are never reused)."""
+    return {
+        record["image_id"]
+        for event in history
+        if event.type == "ImagesAdded"
+        for record in event.data["images"]
+    }
+
+
+def resolve_source(raw: str) -> Path:
+    """The source as an absolute path.
+
+    Raises:
+        JobInputError: it does not exist (or cannot be looked at).
+    """
+    path = Path(raw).expanduser()
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise JobInputError(f"source {raw!r} does not exist") from None
+    return resolved
+
+
+def check_task_fits(task: str, listing: ReadResult) -> None:
+    """Refuse a source whose labels or values do not fit the project's task.
+
+    Classification needs labels (an image folder, or a CSV ``filename,label``); regression
+    needs values (a CSV ``filename,value``). Other tasks import images without labels.
+
+    Raises:
+        JobInputError: the source does not fit, with what would.
+    """
+    wanted = LABELLED_TASKS.get(task)
+    if wanted is None or listing.target == wanted:
+        return
+    if task == "regression":
+        if listing.format == "imagefolder":
+            raise JobInputError(
+                "a regression project needs a CSV with the header `filename,value`: "
+                "an image folder gives class names, not values"
+            )
+        raise JobInputError(
+            "a regression project needs a CSV with the header `filename,value`, "
+            f"this one has `filename,{listing.target}`"
+        )
+    raise JobInputError(
+        f"a {task} project needs an image folder or a CSV with the header `filename,label`, "
+        f"this one has `filename,{listing.target}`"
+    )
+
+
+def nothing_importable_message(source: Path, skipped: Sequence[Skip]) -> str:
+    """The error of an import that found no image to add and no duplicate."""
+    if not skipped:
+        return f"no importable image in {source}: no image file found"
+    reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
+    message = (
+        f"no importable image in {source}: {len(skipped)} files skipped, first reasons: {reasons}"
+    )
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+
+
+def _ingest_all(
+    config: IngestConfig, candidates: Sequence[Candidate], workers: int, kind: ExecutorKind
+) -> Generator[Ingested, None, None]:
+    paths = [str(c.path) for c in candidates]
+    if kind == "process" and workers > 1:
+        return map_batches(
+            ingest_in_process,
+            paths,
+            batch_size=BATCH_SIZE,
+            workers=workers,
+            kind="process",
+            initializer=init_process,
+            initargs=(config,),
+        )
+    ingestor = Ingestor(config)
+    return map_batches(
+        ingestor.ingest_batch, paths, batch_size=BATCH_SIZE, workers=workers, kind="thread"
+    )
+
+
+def _tally_one(
+    tally: _Tally,
+    candidate: Candidate,
+    outcome: Ingested,
+    added_sha: set[str],
+    taken_ids: set[str],
+) -> None:
+    if outcome.reason is not None:
+        tally.skipped.append(Skip(candidate.name, outcome.reason))
+        return
+    sha = outcome.sha256
+    if outcome.known or sha in added_sha or sha is None or outcome.ext is None:
+        tally.duplicates += 1
+        return
+    image_id = new_id("img", taken=taken_ids.__contains__)
+    taken_ids.add(image_id)
+    added_sha.add(sha)
+    record = ImageRecord(
+        image_id=image_id,
+        sha256=sha,
+        ext=outcome.ext,
+        filename=candidate.name,
+        width=outcome.width,
+        height=outcome.height,
+        size_bytes=outcome.size_bytes,
+        label=candidate.label,
+        value=candidate.value,
+    )
+    tally.records.append(record.model_dump(mode="json"))
+
+
+def _classes_after(view: DatasetView, records: Sequence[dict[str, Any]]) -> list[str]:
+    """The class list after the import: existing classes first, then new ones sorted."""
+    existing = list(view.classes)
+    known = set(existing)
+    new = sorted({r["label"] for r in records if r["label"] is not None} - known)
+    return existing + new
+
+
+def _events(
+    ctx: JobContext,
+    source: Path,
+    listing: ReadResult,
+    tally: _Tally,
+    view: DatasetView,
+    classes: list[str] | None,
+    duration: float,
+) -> list[NewEvent]:
+    events = [
+        ctx.new_event("ImagesAdded", {"images": batch})
+        for batch in chunked(tally.records, IMAGES_PER_EVENT)
+    ]
+    if classes is not None and classes != list(view.classes):
+        events.append(ctx.new_event("ClassesDefined", {"classes": classes}))
+    events.extend(
+        ctx.new_event("ImportSkipped", {"items": [s.as_data() for s in batch]})
+        for batch in chunked(tally.skipped, SKIPS_PER_EVENT)
+    )
+    events.append(
+        ctx.new_event(
+            "ImportCompleted",
+            {
+                "source": str(source),
+                "format": listing.format,
+                "added": len(tally.records),
+                "duplicates": tally.duplicates,
+                "skipped": len(tally.skipped),
+                "duration_s": round(duration, 3),
+            },
+        )
+    )
+    return events

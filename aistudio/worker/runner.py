@@ -1,0 +1,144 @@
+"""Runs one claimed job to its end, in its own process: ``python -m aistudio.worker.runner``.
+
+Whatever happens, the job's end is an event: ``JobSucceeded`` (appended in one all-or-nothing
+append with the job's domain events), ``JobFailed`` with the error and traceback, or
+``JobCancelled``. If even that append fails, the process exits non-zero and its supervisor
+appends ``JobFailed`` for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import traceback
+from types import FrameType
+
+from aistudio.worker.context import JobCancelledError, JobContext, JobInputError, JobResult
+from aistudio.worker.handlers import resolve_handler
+from aistudio.workspace import Workspace
+from events import ConcurrencyError, Event, EventLog, EventLogError, NewEvent, registry
+
+logger = logging.getLogger(__name__)
+
+_MAX_ERROR = 2000
+_MAX_TRACEBACK = 20000
+_MAX_REBASES = 20
+
+
+class JobInterruptedError(BaseException):
+    """The job process was asked to stop (SIGTERM) by its supervisor."""
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise JobInterruptedError
+
+
+def command_problem(command: Event) -> str | None:
+    """Why ``command`` cannot be run as a job, or None when it can."""
+    if command.type not in registry:
+        return f"unknown command type {command.type!r} (written by a newer version of AI Studio?)"
+    try:
+        resolve_handler(command.type)
+    except KeyError:
+        return f"no job handles {command.type} in this version of AI Studio"
+    if command.v > registry.get(command.type).version:
+        return f"{command.type} v{command.v} is newer than this version of AI Studio understands"
+    try:
+        registry.validate(command.type, command.data)
+    except EventLogError as exc:
+        return f"invalid command: {exc}"
+    return None
+
+
+def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
+    """Run the claimed job ``job_id`` and append its end; returns the final status."""
+    log = EventLog(workspace.events_path(project_id))
+    command = log.get(job_id)
+    if command is None:
+        raise SystemExit(f"no command {job_id} in project {project_id}")
+
+    def end(event_type: str, data: dict[str, object], extra: list[NewEvent] | None = None) -> None:
+        final = NewEvent(event_type, {"job_id": job_id, **data}, actor="job", causation=job_id)
+        log.append_many([*(extra or []), final])
+
+    log.append("JobStarted", {"job_id": job_id, "pid": os.getpid()}, actor="job", causation=job_id)
+    problem = command_problem(command)
+    if problem is not None:
+        end("JobFailed", {"error": problem[:_MAX_ERROR], "reason": "invalid_command"})
+        return "failed"
+    try:
+        ctx = JobContext(workspace, project_id, command)
+        result = resolve_handler(command.type)(ctx)
+        _commit(log, job_id, result)
+        return "succeeded"
+    except JobCancelledError:
+        end("JobCancelled", {"reason": "cancelled on request"})
+        return "cancelled"
+    except JobInputError as exc:
+        end("JobFailed", {"error": str(exc)[:_MAX_ERROR], "reason": "error"})
+        return "failed"
+    except JobInterruptedError:
+        end(
+            "JobFailed",
+            {
+                "error": "interrupted: the worker was stopped while this job ran; run it again",
+                "reason": "worker_lost",
+            },
+        )
+        return "failed"
+    except Exception as exc:
+        logger.exception("job %s failed", job_id)
+        end(
+            "JobFailed",
+            {
+                "error": f"{type(exc).__name__}: {exc}"[:_MAX_ERROR],
+                "reason": "error",
+                "traceback": traceback.format_exc()[-_MAX_TRACEBACK:],
+            },
+        )
+        return "failed"
+
+
+def _commit(log: EventLog, job_id: str, result: JobResult) -> None:
+    """Append the job's events and ``JobSucceeded`` at once, rebased on the log if asked."""
+    for _attempt in range(_MAX_REBASES):
+        expected: int | None = None
+        final = result
+        if result.rebase is not None:
+            expected = log.last_seq()
+            final = result.rebase(expected)
+        succeeded = NewEvent(
+            "JobSucceeded",
+            {"job_id": job_id, "summary": final.summary},
+            actor="job",
+            causation=job_id,
+        )
+        try:
+            log.append_many([*final.events, succeeded], expected_seq=expected)
+            return
+        except ConcurrencyError:
+            logger.info("job %s: the log moved while committing; rebasing", job_id)
+    raise EventLogError(f"could not commit the results of {job_id}: the log kept changing")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of a job process started by a worker (or by ``aistudio … --wait``)."""
+    parser = argparse.ArgumentParser(prog="aistudio-job")
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--job", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    status = run_job(Workspace(args.workspace), args.project, args.job)
+    logger.info("job %s ended: %s", args.job, status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""The dataset view: images, classes, label counts, split membership and import summaries.
+
+Records are immutable: :class:`ImageEntry` is a ``NamedTuple`` (built and replaced with
+``tuple.__new__``, about 3x faster than a frozen dataclass and 7x faster than
+``dataclasses.replace``); a change replaces the record in ``images``.
+
+Invariants after every event: every label in use is in ``classes`` and ``label_counts`` has
+one entry per class (0 allowed); ``unlabeled`` counts the images with neither a label nor a
+value; ``splits`` only names images that are in ``images``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import contains, eq, itemgetter
+from typing import Any, NamedTuple
+
+from events import Event
+from projections.base import Projection, SharedContainers
+
+SUBSETS: tuple[str, ...] = ("train", "val", "test")
+UNLABELED = ""
+"""``filter(label=UNLABELED)`` selects the images with neither a label nor a value.
+
+No label can be empty, so the empty string never clashes with a class name.
+"""
+
+
+class ImageEntry(NamedTuple):
+    """One image of the dataset (immutable; a change replaces it)."""
+
+    image_id: str
+    sha256: str
+    ext: str
+    filename: str
+    width: int
+    height: int
+    size_bytes: int
+    label: str | None
+    value: float | None
+    added_seq: int
+    """Seq of the ``ImagesAdded`` event that added the image."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    """What one import did (from its ``ImportCompleted`` event)."""
+
+    seq: int
+    ts: str
+    source: str
+    format: str
+    added: int
+    duplicates: int
+    skipped: int
+
+
+def _copy_splits(splits: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {name: members.copy() for name, members in splits.items()}
+
+
+@dataclass(slots=True, eq=True)
+class DatasetView(SharedContainers):
+    """The dataset of one project as of event ``seq``.
+
+    Attributes:
+        seq: the seq of the last event folded.
+        images: image id -> entry, in import order.
+        by_sha: sha256 -> image id (to find duplicates).
+        classes: the ordered class names.
+        label_counts: class -> number of images with that label (every class, 0 allowed).
+        unlabeled: number of images with neither a label nor a value.
+        splits: split name -> {image id: subset} (subset is ``train``, ``val`` or ``test``).
+        imports: one summary per completed import, oldest first.
+    """
+
+    seq: int = 0
+    images: dict[str, ImageEntry] = field(default_factory=dict)
+    by_sha: dict[str, str] = field(default_factory=dict)
+    classes: list[str] = field(default_factory=list)
+    label_counts: dict[str, int] = field(default_factory=dict)
+    unlabeled: int = 0
+    splits: dict[str, dict[str, str]] = field(default_factory=dict)
+    imports: list[ImportSummary] = field(default_factory=list)
+    _shared: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    _COPIERS = {
+        "images": dict.copy,
+        "by_sha": dict.copy,
+        "classes": list.copy,
+        "label_counts": dict.copy,
+        "splits": _copy_splits,
+        "imports": list.copy,
+    }
+
+    def subset_of(self, image_id: str, split: str) -> str | None:
+        """The subset (``train``/``val``/``test``) of ``image_id`` in ``split``, or None."""
+        members = self.splits.get(split)
+        return None if members is None else members.get(image_id)
+
+    def filter(
+        self,
+        label: str | None = None,
+        subset: str | None = None,
+        split: str | None = None,
+        name_contains: str | None = None,
+    ) -> list[str]:
+        """Ids of the images matching every given criterion, in import order.
+
+        Each criterion is one pass of C-level iterators over the remaining ids (a few
+        milliseconds for 100,000 images).
+
+        Args:
+            label: a class name, or :data:`UNLABELED` for images with neither label nor value.
+            subset: ``train``, ``val`` or ``test`` of ``split`` (needs ``split``).
+            split: only images that are members of this split (none when it does not exist).
+            name_contains: case-insensitive part of the file name.
+
+        Raises:
+            ValueError: ``subset`` is given without ``split``.
+        """
+        if subset is not None and split is None:
+            raise ValueError("filtering by subset needs the split's name")
+        images = self.images
+        ids: Iterable[str] = images
+        if label is not None:
+            if label == UNLABELED:
+                keep = map(eq, map(_LABEL_VALUE, images.values()), repeat((None, None)))
+            else:
+                keep = map(eq, map(_LABEL, images.values()), repeat(label))
+            ids = list(compress(images, keep))
+        if split is not None:
+            members = self.splits.get(split, {})
+            if subset is None:
+                ids = list(filter(members.__contains__, ids))
+            else:
+                ids = list(compress(ids, map(eq, map(members.get, ids), repeat(subset))))
+        if name_contains:
+            ids = list(ids)
+            names = map(str.casefold, map(_FILENAME, map(images.__getitem__, ids)))
+            ids = list(compress(ids, map(contains, names, repeat(name_contains.casefold()))))
+        return list(ids)
+
+    def class_counts_by_subset(self, split: str) -> dict[str, dict[str, int]]:
+        """``{subset: {class: number of images}}`` for ``split``; every subset and class listed.
+
+        Raises:
+            KeyError: there is no split of that name.
+        """
+        members = self.splits.get(split)
+        if members is None:
+            raise KeyError(f"no split named {split!r}")
+        labels = map(_LABEL, map(self.images.__getitem__, members))
+        pairs = Counter(zip(members.values(), labels, strict=True))
+        out = {subset: dict.fromkeys(self.classes, 0) for subset in SUBSETS}
+        for (subset, label), n in pairs.items():
+            if label is not None:
+                counts = out.setdefault(subset, dict.fromkeys(self.classes, 0))
+                counts[label] = counts.get(label, 0) + n
+        return out
+
+
+projection: Projection[DatasetView] = Projection("dataset", DatasetView)
+
+_new_entry = tuple.__new__
+_FIXED_FIELDS = itemgetter("image_id", "sha256", "ext", "filename", "width", "height", "size_bytes")
+_ALL_FIELDS = itemgetter(*ImageEntry._fields[:-1])
+_ID = itemgetter(0)
+_SHA = itemgetter(1)
+_FILENAME = itemgetter(3)
+_LABEL = itemgetter(7)
+_LABEL_VALUE = itemgetter(7, 8)
+
+
+def _forget(view: DatasetView, old: ImageEntry) -> None:
+    """Take ``old``'s label (or unlabeled state) out of the counts (containers owned)."""
+    if old.label is not None:
+        view.label_counts[old.label] -= 1
+    elif old.value is None:
+        view.unlabeled -= 1
+
+
+def _count(view: DatasetView, entry: ImageEntry) -> None:
+    """Add ``entry``'s label (or unlabeled state) to the counts (containers owned)."""
+    label = entry.label
+    if label is None:
+        if entry.value is None:
+            view.unlabeled += 1
+        return
+    n = view.label_counts.get(label)
+    if n is None:
+        view.classes.append(label)
+        view.label_counts[label] = 1
+    else:
+        view.label_counts[label] = n + 1
+
+
+@projection.on("ImagesAdded")
+def _images_added(view: DatasetView, event: Event) -> DatasetView:
+    records = event.data["images"]
+    tail = (event.seq,)
+    try:
+        entries = [_new_entry(ImageEntry, _ALL_FIELDS(r) + tail) for r in records]
+    except KeyError:  # records that leave out label or value
+        entries = [
+            _new_entry(ImageEntry, (*_FIXED_FIELDS(r), r.get("label"), r.get("value"), *tail))
+            for r in records
+        ]
+    if view._shared:
+        view._own("images", "by_sha", "classes", "label_counts")
+    images = view.images
+    ids = list(map(_ID, entries))
+    if images.keys().isdisjoint(ids):
+        # The usual case, in C loops: all new ids (about 30% faster than record by record).
+        before = len(images)
+        images.update(zip(ids, entries, strict=True))
+        if len(images) - before == len(entries):
+            view.by_sha.update(zip(map(_SHA, entries), ids, strict=True))
+            tally = Counter(map(_LABEL, entries))
+            if tally.pop(None, 0):
+                view.unlabeled += sum(1 for e in entries if e[7] is None and e[8] is None)
+            counts = view.label_counts
+            for label, n in tally.items():
+                if label in counts:
+                    counts[label] += n
+                else:
+                    view.classes.append(label)
+                    counts[label] = n
+            return view
+        for image_id in ids:  # the same id twice in the batch: undo, then one by one
+            images.pop(image_id, None)
+    by_sha = view.by_sha
+    for entry in entries:
+        image_id = entry.image_id
+        old = images.get(image_id)
+        if old is not None:  # the same id again: the new record replaces the old one
+            _forget(view, old)
+            if by_sha.get(old.sha256) == image_id:
+                del by_sha[old.sha256]
+        images[image_id] = entry
+        by_sha[entry.sha256] = image_id
+        _count(view, entry)
+    return view
+
+
+@projection.on("ClassesDefined")
+def _classes_defined(view: DatasetView, event: Event) -> DatasetView:
+    view._own("classes", "label_counts")
+    old = view.label_counts
+    classes = list(event.data["classes"])
+    listed = set(classes)
+    classes.extend(c for c in view.classes if c not in listed and old.get(c, 0) > 0)
+    view.classes = classes
+    view.label_counts = {c: old.get(c, 0) for c in classes}
+    return view
+
+
+@projection.on("LabelChanged")
+def _label_changed(view: DatasetView, event: Event) -> DatasetView:
+    data = event.data
+    image_id = data["image_id"]
+    old = view.images.get(image_id)
+    if old is None:
+        return view
+    label = data.get("label")
+    value = data.get("value")
+    if label == old[7] and value == old[8]:
+        return view
+    if view._shared:
+        view._own("images", "classes", "label_counts")
+    old_label = old[7]
+    counts = view.label_counts
+    if old_label is not None:
+        counts[old_label] -= 1
+    elif old[8] is None:
+        view.unlabeled -= 1
+    if label is not None:
+        n = counts.get(label)
+        if n is None:
+            view.classes.append(label)
+            counts[label] = 1
+        else:
+            counts[label] = n + 1
+    elif value is None:
+        view.unlabeled += 1
+    view.images[image_id] = _new_entry(ImageEntry, (*old[:7], label, value, old[9]))
+    return view
+
+
+@projection.on("ImageRemoved")
+def _image_removed(view: DatasetView, event: Event) -> DatasetView:
+    image_id = event.data["image_id"]
+    old = view.images.get(image_id)
+    if old is None:
+        return view
+    view._own("images", "by_sha", "label_counts")
+    del view.images[image_id]
+    if view.by_sha.get(old.sha256) == image_id:
+        del view.by_sha[old.sha256]
+    _forget(view, old)
+    if any(image_id in members for members in view.splits.values()):
+        view._own("splits")
+        for members in view.splits.values():
+            members.pop(image_id, None)
+    return view
+
+
+@projection.on("SplitCreated")
+def _split_created(view: DatasetView, event: Event) -> DatasetView:
+    data = event.data
+    assignments: dict[str, list[str]] = data["assignments"]
+    members: dict[str, str] = {}
+    for subset, ids in assignments.items():
+        members.update(dict.fromkeys(ids, subset))
+    images = view.images
+    if not members.keys() <= images.keys():
+        members = {i: s for i, s in members.items() if i in images}
+    view._own("splits")
+    view.splits[data["name"]] = members
+    return view
+
+
+@projection.on("SplitDeleted")
+def _split_deleted(view: DatasetView, event: Event) -> DatasetView:
+    name = event.data["name"]
+    if name in view.splits:
+        view._own("splits")
+        del view.splits[name]
+    return view
+
+
+@projection.on("ImportCompleted")
+def _import_completed(view: DatasetView, event: Event) -> DatasetView:
+    data: dict[str, Any] = event.data
+    view._own("imports")
+    view.imports.append(
+        ImportSummary(
+            seq=event.seq,
+            ts=event.ts,
+            source=data["source"],
+            format=data["format"],
+            added=data["added"],
+            duplicates=data["duplicates"],
+            skipped=data["skipped"],
+        )
+    )
+    return view
+
+
+def rebuild(events: Iterable[Event], until_seq: int | None = None) -> DatasetView:
+    """The dataset view folded from ``events`` (only ``seq <= until_seq`` when given)."""
+    return projection.rebuild(events, until_seq)

@@ -1,0 +1,72 @@
+"""Helpers of the dataset tests: tiny image bytes, projects and import contexts."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from aistudio.worker.context import JobContext
+from aistudio.workspace import Workspace, new_id
+from events import Event, EventLog
+
+
+def image_bytes(
+    fmt: str = "PNG", size: tuple[int, int] = (40, 32), color: int = 0, mode: str = "RGB"
+) -> bytes:
+    """A small image in ``fmt``; ``color`` makes it distinct (its content hash differs)."""
+    fill: int | tuple[int, ...]
+    if mode in ("L", "P", "I;16", "I", "F"):
+        fill = color % 256
+    else:
+        fill = tuple((color * k) % 256 for k in (1, 7, 13, 19)[: len(mode)])
+    image = Image.new(mode, size, fill)
+    for x in range(min(size)):  # a diagonal so that codecs have something to encode
+        image.putpixel((x, x), 255 if mode in ("L", "P") else fill)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def write(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` (folders created); returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def write_png(path: Path, color: int = 0, size: tuple[int, int] = (40, 32)) -> Path:
+    """A small distinct PNG at ``path``."""
+    return write(path, image_bytes("PNG", size, color))
+
+
+def make_project(workspace: Workspace, task: str = "classification") -> str:
+    """A project log holding only ``ProjectCreated``; returns the project id."""
+    project_id = new_id("proj")
+    EventLog(workspace.events_path(project_id)).append(
+        "ProjectCreated", {"project_id": project_id, "name": "Test", "task": task}
+    )
+    return project_id
+
+
+def request_import(
+    workspace: Workspace, project_id: str, source: Path | str, fmt: str = "auto"
+) -> JobContext:
+    """Append an ``ImportRequested`` and return the job context for it."""
+    log = EventLog(workspace.events_path(project_id))
+    command = log.append("ImportRequested", {"source": str(source), "format": fmt, "options": {}})
+    return JobContext(workspace, project_id, command)
+
+
+def set_settings(workspace: Workspace, **values: object) -> None:
+    """Change some of the workspace's settings.json."""
+    settings = json.loads(workspace.settings_path.read_text())
+    settings.update(values)
+    workspace.settings_path.write_text(json.dumps(settings))
+
+
+def events_of(workspace: Workspace, project_id: str) -> list[Event]:
+    """Every committed event of a project."""
+    return list(EventLog(workspace.events_path(project_id)).read())

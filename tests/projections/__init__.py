@@ -1,0 +1,1 @@
+"""Tests of the projections: tables of events in, views out; the incremental projectors."""
