@@ -26,6 +26,7 @@ from bench.common import Row, print_table
 SINGLE_APPENDS = 2000
 PROCESSES = 4
 APPENDS_PER_PROCESS = 500
+ROUNDS = 2
 _fsync = getattr(os, "fdatasync", os.fsync)
 
 JOB_ID = "evt-0123456789abcdef"
@@ -113,34 +114,45 @@ def main() -> None:
     import events  # noqa: F401  (warm the imports before timing)
 
     root = os.environ.get("AISTUDIO_BENCH_DIR")
+    best: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-append-", dir=root) as tmp:
         folder = Path(tmp)
-        # Warm the file system and the code paths once, untimed.
-        _one_process(_append_events, folder, 20)
-        (folder / "single-_append_events.jsonl").unlink()
-        single_base = _one_process(_write_lines, folder, SINGLE_APPENDS)
-        single = _one_process(_append_events, folder, SINGLE_APPENDS)
-        many_base = _many_processes("plain", folder, PROCESSES, APPENDS_PER_PROCESS)
-        many = _many_processes("log", folder, PROCESSES, APPENDS_PER_PROCESS)
+        _one_process(_append_events, folder, 20)  # warm the file system and the code, untimed
+        # Ours and the baselines alternate, best of ROUNDS, so that a slow moment of the disk
+        # does not land on one side only.
+        for _ in range(ROUNDS):
+            for name, measure in (
+                ("single base", lambda: _one_process(_write_lines, folder, SINGLE_APPENDS)),
+                ("single", lambda: _one_process(_append_events, folder, SINGLE_APPENDS)),
+                ("many base", lambda: _many("plain", folder)),
+                ("many", lambda: _many("log", folder)),
+            ):
+                best[name] = max(best.get(name, 0.0), measure())
+                for leftover in folder.glob("*.jsonl*"):
+                    leftover.unlink()
     rows = [
         Row(
             f"EventLog.append, 1 process x {SINGLE_APPENDS}",
-            single,
+            best["single"],
             "ev/s",
             "write+fdatasync",
-            single_base,
-            "ratio >= 0.5",
+            best["single base"],
+            "ratio >= 0.7",
         ),
         Row(
             f"EventLog.append, {PROCESSES} processes x {APPENDS_PER_PROCESS}",
-            many,
+            best["many"],
             "ev/s",
-            f"{PROCESSES}x write+fdatasync",
-            many_base,
-            "ratio >= 0.3",
+            f"{PROCESSES} procs write+fdatasync",
+            best["many base"],
+            "ratio >= 0.5",
         ),
     ]
-    print_table("durable appends", rows)
+    print_table(f"durable appends (best of {ROUNDS})", rows)
+
+
+def _many(kind: str, folder: Path) -> float:
+    return _many_processes(kind, folder, PROCESSES, APPENDS_PER_PROCESS)
 
 
 if __name__ == "__main__":

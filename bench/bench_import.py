@@ -70,14 +70,15 @@ def main(n_images: int = N_IMAGES, size: int = IMAGE_SIZE) -> None:
 
         read_and_hash()  # warm the page cache, as the imports will find it
         baseline = n_images / timed(read_and_hash, repeat=3)
-        label = f"{n_images} JPEG {size}px ({mean_kib:.0f} KiB)"
+        label = f"{n_images} JPEG {size}px"
         rows: list[Row] = []
         ways: list[tuple[str, int | None, ExecutorKind | None]] = [
             ("1 thread", 1, "thread"),
             (f"{cpus} threads", cpus, "thread"),
             (f"{cpus + 1} threads", cpus + 1, "thread"),
             (f"{cpus} processes", cpus, "process"),
-            ("run_import defaults", None, None),
+            (f"{cpus + 1} processes", cpus + 1, "process"),
+            ("defaults", None, None),
         ]
         for name, workers, executor in ways:
             elapsed = min(
@@ -93,7 +94,8 @@ def main(n_images: int = N_IMAGES, size: int = IMAGE_SIZE) -> None:
                     goal=GOAL,
                 )
             )
-    print_table("dataset import (bench/bench_import.py)", rows)
+    title = f"dataset import: {n_images} JPEGs of {size}x{size} px, {mean_kib:.0f} KiB on average"
+    print_table(title, rows)
 
 
 if __name__ == "__main__":

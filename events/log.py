@@ -103,6 +103,14 @@ class EventLog:
 
         Events whose ``id`` is given and already in the log are not stored again: when every
         given id is already there, the stored events are returned and nothing is appended.
+
+        Raises:
+            UnknownEventTypeError: a type is not registered.
+            InvalidEventError: invalid data, actor, causation or id; the same id twice; or
+                some (not all) of the given ids already in the log.
+            ConcurrencyError: ``expected_seq`` is given and the log ends elsewhere.
+            LogCorruptedError: the end of the log is damaged (not a torn tail).
+            DurabilityError: the write or fsync failed; nothing was appended.
         """
         if not new_events:
             return []
@@ -110,6 +118,7 @@ class EventLog:
         given_ids = [p.id for p in new_events if p.id is not None]
         if len(set(given_ids)) != len(given_ids):
             raise InvalidEventError("the same event id is given twice in one append")
+        self._make_folders()
         with self._thread_lock, self._lock:
             fd = self._open_for_append()
             try:
@@ -159,10 +168,19 @@ class EventLog:
             event.txn = txn
         return prepared
 
+    def _make_folders(self) -> None:
+        """Create the log's missing folders, each one's entry fsynced into its parent."""
+        missing: list[Path] = []
+        folder = self.path.parent
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for new in reversed(missing):
+            new.mkdir(exist_ok=True)
+            _fsync_dir(new.parent)
+
     def _open_for_append(self) -> int:
         created = not self.path.exists()
-        if created:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         if created:
             _fsync_dir(self.path.parent)

@@ -69,7 +69,7 @@ class ProjectProjector:
         projections: Mapping[str, Projection[Any]] = ALL_PROJECTIONS,
         *,
         registry: SchemaRegistry | None = None,
-        cache_size: int = 8,
+        cache_size: int = 4,
     ) -> None:
         """Set up the projector; nothing is read before the first refresh.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -75,6 +76,10 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 
+def _bomb_reason(exc: BaseException) -> str:
+    return f"too many pixels (decompression-bomb guard): {_short(exc)}"
+
+
 def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, ImageInfo]:
     """Open ``data`` lazily (header only) and check its format and pixel count."""
     try:
@@ -82,9 +87,7 @@ def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, ImageInfo]:
     except UnidentifiedImageError:
         raise ImageRefusedError("not a recognised image file") from None
     except _BOMB_ERRORS as exc:
-        raise ImageRefusedError(
-            f"too many pixels (decompression-bomb guard): {_short(exc)}"
-        ) from None
+        raise ImageRefusedError(_bomb_reason(exc)) from None
     except _DECODE_ERRORS as exc:
         raise ImageRefusedError(f"corrupt or truncated image: {_short(exc)}") from None
     fmt = image.format or "unknown"
@@ -107,7 +110,7 @@ def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, ImageInfo]:
             frames = int(getattr(image, "n_frames", 1))
         except _DECODE_ERRORS as exc:
             image.close()
-            raise ImageRefusedError(f"corrupt image: {_short(exc)}") from None
+            raise ImageRefusedError(f"corrupt or truncated image: {_short(exc)}") from None
         if frames > 1:
             image.close()
             raise ImageRefusedError(
@@ -140,24 +143,27 @@ def decode_image(
     if not data:
         raise ImageRefusedError("empty file")
     image, info = _open(data, max_pixels)
+    if info.format == "PNG":
+        # verify() checks every chunk's CRC, which decoding alone skips; it uses up the image.
+        _guarded(image, image.verify)
+        image.close()
+        image, info = _open(data, max_pixels)
+    if draft_size is not None and info.format in _JPEG_FORMATS:
+        image.draft(None, draft_size)
+    _guarded(image, image.load)
+    return info, image
+
+
+def _guarded(image: Image.Image, step: Callable[[], object]) -> None:
+    """Run ``step`` (which reads ``image``'s data); a Pillow error becomes a refusal."""
     try:
-        if info.format == "PNG":
-            # verify() checks every chunk's CRC, which decoding alone skips.
-            image.verify()
-            image.close()
-            image, info = _open(data, max_pixels)
-        if draft_size is not None and info.format in _JPEG_FORMATS:
-            image.draft(None, draft_size)
-        image.load()
+        step()
     except _BOMB_ERRORS as exc:
         image.close()
-        raise ImageRefusedError(
-            f"too many pixels (decompression-bomb guard): {_short(exc)}"
-        ) from None
+        raise ImageRefusedError(_bomb_reason(exc)) from None
     except _DECODE_ERRORS as exc:
         image.close()
         raise ImageRefusedError(f"corrupt or truncated image: {_short(exc)}") from None
-    return info, image
 
 
 def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:

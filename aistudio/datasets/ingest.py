@@ -61,8 +61,10 @@ class Ingested:
     reason: str | None = None
 
 
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
+def _size(n: int) -> str:
+    if n >= 2**20:
+        return f"{n / 2**20:.1f} MiB"
+    return f"{n / 2**10:.1f} KiB" if n >= 2**10 else f"{n} bytes"
 
 
 class Ingestor:
@@ -85,7 +87,7 @@ class Ingestor:
             size = path.stat().st_size
             if size > config.max_bytes:
                 return Ingested(
-                    reason=f"file too large: {_mib(size)} (the limit is {_mib(config.max_bytes)})"
+                    reason=f"file too large: {_size(size)} (the limit is {_size(config.max_bytes)})"
                 )
             data = path.read_bytes()
         except OSError as exc:

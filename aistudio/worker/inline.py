@@ -10,12 +10,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from projections.jobs import JobEntry
-from projections.projector import ProjectProjector
-
 from aistudio.worker import supervisor
 from aistudio.worker.service import any_worker_alive
 from aistudio.workspace import Workspace
+from projections.jobs import JobEntry
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +30,7 @@ def wait_for_job(
     When no worker is alive, the job is claimed and run here (in a child process). Ctrl-C stops
     a job started here and records its end before re-raising.
     """
-    projector = ProjectProjector(workspace.events_path(project_id))
+    projector = supervisor.jobs_projector(workspace, project_id)
     worker_id = supervisor.new_worker_id("cli")
     running: supervisor.RunningJob | None = None
     try:

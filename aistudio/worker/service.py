@@ -14,8 +14,6 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from projections.jobs import JobsView
-from projections.projector import ProjectProjector
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -23,6 +21,8 @@ from aistudio.settings import Settings
 from aistudio.worker import supervisor
 from aistudio.worker.locks import HeldLock, is_held, try_lock
 from aistudio.workspace import Workspace
+from projections.jobs import JobsView
+from projections.projector import ProjectProjector
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Worker:
         for project_id in self.workspace.project_ids():
             projector = self._projectors.get(project_id)
             if projector is None:
-                projector = ProjectProjector(self.workspace.events_path(project_id))
+                projector = supervisor.jobs_projector(self.workspace, project_id)
                 self._projectors[project_id] = projector
             busy |= self._scan(project_id, projector)
         return busy or bool(self.running)

@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from projections.jobs import JobEntry, JobsView
-from projections.projector import ProjectProjector
-
 from aistudio.worker.locks import HeldLock, is_held, try_lock
 from aistudio.worker.runner import command_problem
 from aistudio.workspace import Workspace
 from events import ConcurrencyError, EventLog
+from projections.catalog import ALL_PROJECTIONS
+from projections.jobs import JobEntry, JobsView
+from projections.projector import ProjectProjector
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ class RunningJob:
     log_path: Path
     started: float = field(default_factory=time.monotonic)
     cancel_seen_at: float | None = None
+
+
+def jobs_projector(workspace: Workspace, project_id: str) -> ProjectProjector:
+    """An incremental projector of one project's jobs view only (all a supervisor reads)."""
+    return ProjectProjector(workspace.events_path(project_id), {"jobs": ALL_PROJECTIONS["jobs"]})
 
 
 def jobs_view(projector: ProjectProjector) -> JobsView:

@@ -115,6 +115,8 @@ def test_an_invalid_append_is_refused_and_changes_nothing(
     with pytest.raises(error, match=fragment):
         _append(EventLog(path), spec)
     assert _snapshot(path) == before
+    if start == "missing log":
+        assert not path.parent.exists()
 
 
 def test_a_batch_with_one_invalid_event_appends_none(filled: Path) -> None:
@@ -306,17 +308,19 @@ def test_follow_yields_after_seq_then_stops(filled: Path) -> None:
 
 
 # ---------------------------------------------------------------- durability
-def test_creating_the_log_fsyncs_its_folder_once(
-    path: Path, monkeypatch: pytest.MonkeyPatch
+def test_creating_the_log_fsyncs_its_folders_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[Path] = []
     real = log_module._fsync_dir
     monkeypatch.setattr(log_module, "_fsync_dir", lambda p: (synced.append(p), real(p)))
+    path = tmp_path / "projects" / "proj-00000001" / "events.jsonl"
     log = EventLog(path)
     log.append("JobProgress", progress(0), actor="job")
     log.append("JobProgress", progress(1), actor="job")
     EventLog(path).append("JobProgress", progress(2), actor="job")
-    assert synced == [path.parent]
+    # The parent of each folder made for the log, then the folder holding the new file.
+    assert synced == [tmp_path, path.parent.parent, path.parent]
 
 
 def test_a_failed_fsync_fails_the_append_and_leaves_the_log_as_before(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
 from events import EventLog, LogCorruptedError, verify_log
@@ -177,3 +178,24 @@ def test_damage_after_what_a_writer_knows_names_the_right_line(
     assert caught.value.line_no == 8
     with pytest.raises(LogCorruptedError, match="line 8 "):
         tail.poll()
+
+
+def test_verify_reports_envelope_and_schema_errors_that_readers_let_through(
+    base: tuple[Path, bytes, list[bytes]],
+) -> None:
+    path, raw, _ = base
+    lines = _lines(raw)
+    lines[1] = lines[1].replace(b'"actor":"job"', b'"actor":"robot"')
+    lines[2] = lines[2].replace(b'"done":', b'"done":-')  # a batch line, invalid data
+    first_id, sixth_id = (orjson.loads(lines[k])["id"].encode() for k in (0, 5))
+    lines[5] = lines[5].replace(sixth_id, first_id)  # line 6 repeats line 1's id
+    path.write_bytes(b"".join(lines))
+    assert len(list(EventLog(path).read())) == BASE_EVENTS
+    report = verify_log(path)
+    assert not report.ok
+    found = {(p.severity, p.line, p.message.split()[0]) for p in report.problems}
+    assert found == {
+        ("error", 2, "unknown"),
+        ("error", 3, "JobProgress:"),
+        ("error", 6, "event"),
+    }, report.problems

@@ -184,9 +184,11 @@ def test_split_created_replaced_and_deleted() -> None:
             ids[4]: "test",
         }
     }
+    log.add("SplitCreated", split_data("other", ids[::-1], [], []))
     log.add("SplitCreated", split_data("default", ids[1:], [], ids[:1]))
-    log.add("SplitCreated", split_data("other", ids, [], []))
     view = dataset.rebuild(log)
+    assert list(view.splits) == ["other", "default"]  # a re-created split moves to the end
+    assert list(view.splits["default"]) == ids == list(view.splits["other"])  # import order
     assert view.splits["default"] == {
         ids[1]: "train",
         ids[2]: "train",
@@ -194,7 +196,6 @@ def test_split_created_replaced_and_deleted() -> None:
         ids[4]: "train",
         ids[0]: "test",
     }
-    assert list(view.splits) == ["default", "other"]
     log.add("SplitDeleted", {"name": "default"})
     log.add("SplitDeleted", {"name": "never-made"})
     view = dataset.rebuild(log)
