@@ -13,7 +13,9 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING)
-    available = sorted(p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py"))
+    available = sorted(
+        p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py")
+    )
     chosen = argv or available
     unknown = [name for name in chosen if name not in available]
     if unknown:
