@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/aistudio --workspace $(WORKSPACE) demo
+	$(BIN)/aistudio --workspace $(WORKSPACE) serve
 
 test: setup
 	$(BIN)/ruff check .

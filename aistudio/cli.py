@@ -491,34 +491,74 @@ def verify(ctx: click.Context, project_ref: str, as_json: bool, workspace_dir: P
 @handle_errors
 def demo(ctx: click.Context, workspace_dir: Path | None) -> None:
     """Create the demo project (handwritten digits), import and split it, show what it holds."""
+    from aistudio.demo_project import DEMO_NAME, ensure_demo_project
     from projections.serialize import to_jsonable
 
     ws = _workspace(ctx, workspace_dir)
-    name = "Digits demo"
-    live = {v.name: pid for pid, v in commands.project_views(ws).items() if not v.deleted}
-    project_id = live.get(name)
-    if project_id is None:
-        created = commands.create_project(
-            ws, name, "classification", "scikit-learn's handwritten digits, 32 px"
-        )
-        project_id = created.data["project_id"]
-        click.echo(f"created project {name!r} ({project_id})")
-    dataset = commands.dataset_view(ws, project_id)
-    if not dataset.images:
-        event = commands.request_import(ws, project_id, ws.demo_source(), "imagefolder")
-        click.echo(f"importing {ws.demo_source()} (job {event.id})")
-        job = _wait(ws, project_id, event.id)
+    project_id, command = ensure_demo_project(ws)
+    if command is not None:
+        click.echo(f"importing {ws.demo_source()} (job {command.id})")
+        job = _wait(ws, project_id, command.id)
         _report_end(job)
-        _print_import_summary(ws, project_id, event.id)
-        dataset = commands.dataset_view(ws, project_id)
-    if "default" not in dataset.splits:
+        _print_import_summary(ws, project_id, command.id)
+    dataset = commands.dataset_view(ws, project_id)
+    if "default" not in dataset.splits and dataset.images:
         commands.create_split(ws, project_id, "default")
         dataset = commands.dataset_view(ws, project_id)
-    counts = to_jsonable(dataset.class_counts_by_subset("default"))
-    click.echo(f"\nproject {name!r} ({project_id}) in workspace {ws.root}")
+    counts = to_jsonable(dataset.class_counts_by_subset("default")) if dataset.splits else {}
+    click.echo(f"\nproject {DEMO_NAME!r} ({project_id}) in workspace {ws.root}")
     click.echo(f"  {len(dataset.images)} images, {len(dataset.classes)} classes: {dataset.classes}")
     click.echo(f"  split 'default' per subset and class: {json.dumps(counts)}")
-    click.echo("\nnext: aistudio show 'Digits demo' dataset | aistudio events 'Digits demo'")
+    click.echo(f"\nnext: aistudio show '{DEMO_NAME}' dataset | aistudio serve")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8050, show_default=True)
+@click.option("--no-worker", is_flag=True, help="Do not start a worker with the web app.")
+@workspace_option
+@click.pass_context
+@handle_errors
+def serve(
+    ctx: click.Context, host: str, port: int, no_worker: bool, workspace_dir: Path | None
+) -> None:
+    """Start the web app (and a worker); Ctrl-C stops both."""
+    import subprocess
+
+    from aistudio.demo_project import ensure_demo_project
+
+    ws = _workspace(ctx, workspace_dir)
+    if not ws.project_ids():
+        ensure_demo_project(ws)  # a new workspace opens on something real
+    worker: subprocess.Popen[bytes] | None = None
+    if not no_worker:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "aistudio.cli", "--workspace", str(ws.root), "worker"]
+        )
+    try:
+        from ui.app import create_app
+
+        app = create_app(ws)
+        click.echo(f"AI Studio: http://{host}:{port}/  (workspace {ws.root}; Ctrl-C stops)")
+        app.run(host=host, port=port, debug=False)
+    finally:
+        if worker is not None:
+            _stop_worker(worker)
+
+
+def _stop_worker(worker: Any) -> None:
+    """Stop the worker started by ``serve``; it ends its jobs' events before exiting."""
+    import signal
+    import subprocess
+
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        logger.warning("the worker did not stop within 60 s: killing it")
+        worker.kill()
+        worker.wait()
 
 
 def main() -> None:

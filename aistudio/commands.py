@@ -162,18 +162,30 @@ def change_label(
     label: str | None = None,
     value: float | None = None,
     actor: str = "cli",
+    dataset: DatasetView | None = None,
 ) -> Event:
-    """Change one image's label (classification) or value (regression)."""
-    view = dataset_view(workspace, project_id)
+    """Change one image's label (classification) or value (regression).
+
+    ``dataset`` is the current dataset view when the caller has one (the web app's projector);
+    otherwise it is rebuilt from the log.
+    """
+    view = dataset if dataset is not None else dataset_view(workspace, project_id)
     if image_id not in view.images:
         raise CommandError(f"no image {image_id!r} in this project")
     data: dict[str, Any] = {"image_id": image_id, "label": label, "value": value}
     return _append(workspace, project_id, "LabelChanged", data, actor)
 
 
-def remove_image(workspace: Workspace, project_id: str, image_id: str, actor: str = "cli") -> Event:
-    """Remove one image from the dataset."""
-    if image_id not in dataset_view(workspace, project_id).images:
+def remove_image(
+    workspace: Workspace,
+    project_id: str,
+    image_id: str,
+    actor: str = "cli",
+    dataset: DatasetView | None = None,
+) -> Event:
+    """Remove one image from the dataset (``dataset``: the current view, if the caller has it)."""
+    view = dataset if dataset is not None else dataset_view(workspace, project_id)
+    if image_id not in view.images:
         raise CommandError(f"no image {image_id!r} in this project")
     return _append(workspace, project_id, "ImageRemoved", {"image_id": image_id}, actor)
 
@@ -181,6 +193,11 @@ def remove_image(workspace: Workspace, project_id: str, image_id: str, actor: st
 def dataset_view(workspace: Workspace, project_id: str) -> DatasetView:
     """The project's dataset view, rebuilt from its log."""
     return rebuild_dataset(_log(workspace, project_id).read())
+
+
+def events_of(workspace: Workspace, project_id: str) -> list[Event]:
+    """Every committed event of a project's log."""
+    return list(_log(workspace, project_id).read())
 
 
 # ---------------------------------------------------------------------- splits
@@ -194,17 +211,19 @@ def create_split(
     seed: int = 0,
     stratify: bool = True,
     actor: str = "cli",
+    dataset: DatasetView | None = None,
 ) -> Event:
     """Assign every image to a subset and append ``SplitCreated``.
 
     The assignment is computed from the dataset as it is at the log's last seq, and the append
     insists on that seq (``expected_seq``), so the split always matches a known dataset state.
+    ``dataset`` may be given as the caller's current view (used first; rebuilt on a conflict).
     """
     from aistudio.datasets.splits import SplitError, assign_subsets  # scikit-learn: lazy
 
     log = _log(workspace, project_id)
-    for _attempt in range(5):
-        view = rebuild_dataset(log.read())
+    for attempt in range(5):
+        view = dataset if (dataset is not None and attempt == 0) else rebuild_dataset(log.read())
         if name.strip() in view.splits:
             raise CommandError(f"a split named {name.strip()!r} already exists: delete it first")
         try:
@@ -228,9 +247,44 @@ def create_split(
     raise CommandError("the dataset kept changing while the split was computed; try again")
 
 
-def delete_split(workspace: Workspace, project_id: str, name: str, actor: str = "cli") -> Event:
-    """Delete a named split."""
-    if name not in dataset_view(workspace, project_id).splits:
+def preview_split(
+    dataset: DatasetView,
+    train: float,
+    val: float,
+    test: float,
+    seed: int = 0,
+    stratify: bool = True,
+) -> dict[str, dict[str, int]]:
+    """What a split would look like, appending nothing: ``{subset: {class: images}}``.
+
+    Images without a label are counted under ``"(unlabeled)"``.
+    """
+    from aistudio.datasets.splits import SplitError, assign_subsets  # scikit-learn: lazy
+
+    try:
+        assignments = assign_subsets(dataset, train, val, test, seed, stratify)
+    except SplitError as exc:
+        raise CommandError(str(exc)) from None
+    counts: dict[str, dict[str, int]] = {}
+    for subset, ids in assignments.items():
+        per_class: dict[str, int] = dict.fromkeys(dataset.classes, 0)
+        for image_id in ids:
+            label = dataset.images[image_id].label or "(unlabeled)"
+            per_class[label] = per_class.get(label, 0) + 1
+        counts[subset] = per_class
+    return counts
+
+
+def delete_split(
+    workspace: Workspace,
+    project_id: str,
+    name: str,
+    actor: str = "cli",
+    dataset: DatasetView | None = None,
+) -> Event:
+    """Delete a named split (``dataset``: the current view, if the caller has it)."""
+    view = dataset if dataset is not None else dataset_view(workspace, project_id)
+    if name not in view.splits:
         raise CommandError(f"no split named {name!r}")
     return _append(workspace, project_id, "SplitDeleted", {"name": name}, actor)
 

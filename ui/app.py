@@ -1,0 +1,140 @@
+"""The Dash app factory: layout shell, shared callbacks, media routes.
+
+Pages live in ``ui/pages`` (one module each, ``dash.register_page``). They read projections
+through :mod:`ui.state` and write only through :mod:`aistudio.commands`. This module never imports
+torch, directly or indirectly: the web process starts in about a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ClientsideFunction, Input, Output, State, dcc, html
+
+from aistudio.workspace import Workspace
+from ui.components.navbar import navbar
+from ui.components.sidebar import project_page_path, sidebar
+from ui.components.theme import load_templates
+from ui.routes import register_routes
+from ui.state import get_state, init_state
+
+logger = logging.getLogger(__name__)
+
+UI_DIR = Path(__file__).resolve().parent
+_PROJECT_PATH = re.compile(r"^/project/(proj-[0-9a-f]{8})(?:/([a-z]+))?")
+LIVE_INTERVAL_MS = 1000
+VENDOR_STYLESHEETS: list[str] = [
+    "/assets/vendor/bootstrap/bootstrap.min.css",
+    "/assets/vendor/bootstrap-icons/bootstrap-icons.min.css",
+]
+
+
+def parse_path(pathname: str | None) -> tuple[str | None, str | None]:
+    """``(project_id, page)`` of a URL path (None where absent)."""
+    match = _PROJECT_PATH.match(pathname or "")
+    if not match:
+        return None, None
+    return match.group(1), match.group(2)
+
+
+def shell() -> html.Div:
+    """The layout around every page."""
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="theme", storage_type="local"),
+            dcc.Interval(id="tick", interval=LIVE_INTERVAL_MS),
+            navbar(),
+            html.Div(
+                [
+                    html.Aside(id="sidebar", className="app-sidebar border-end"),
+                    html.Main(dash.page_container, className="app-main"),
+                ],
+                className="app-body",
+            ),
+        ],
+        className="app-root",
+    )
+
+
+def create_app(workspace: Workspace) -> dash.Dash:
+    """Build the Dash app for ``workspace`` (one per process: Dash keeps pages in globals)."""
+    init_state(workspace)
+    load_templates()
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(UI_DIR / "pages"),
+        assets_folder=str(UI_DIR / "assets"),
+        serve_locally=True,
+        # Vendored Bootstrap first (as external sheets, served locally), then our assets.
+        external_stylesheets=VENDOR_STYLESHEETS,
+        assets_ignore=r"vendor/.*\.css$",
+        suppress_callback_exceptions=True,
+        title="AI Studio",
+        update_title=None,
+    )
+    app.layout = shell
+    register_shell_callbacks(app)
+    register_routes(app.server)
+    return app
+
+
+def register_shell_callbacks(app: dash.Dash) -> None:
+    """The callbacks of the shell: project menu, sidebar, theme."""
+    app.clientside_callback(
+        ClientsideFunction(namespace="aistudio", function_name="toggleTheme"),
+        Output("theme", "data"),
+        Input("theme-toggle", "n_clicks"),
+        State("theme", "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="aistudio", function_name="applyTheme"),
+        Output("theme-icon", "className"),
+        Input("theme", "data"),
+    )
+
+    @app.callback(
+        Output("project-menu", "children"),
+        Output("project-menu", "label"),
+        Input("url", "pathname"),
+        Input("tick", "n_intervals"),
+    )
+    def project_menu(pathname: str | None, _tick: int | None) -> tuple[list[object], str]:
+        return project_menu_items(pathname)
+
+    @app.callback(
+        Output("sidebar", "children"), Input("url", "pathname"), Input("tick", "n_intervals")
+    )
+    def update_sidebar(pathname: str | None, _tick: int | None) -> html.Div:
+        project_id, page = parse_path(pathname)
+        return sidebar(get_state().live_project(project_id), page)
+
+
+def project_menu_items(pathname: str | None) -> tuple[list[object], str]:
+    """The project switcher's items (same page, other project) and its label."""
+    project_id, page = parse_path(pathname)
+    projects = get_state().project_list()
+    label = "Projects"
+    items: list[object] = [
+        dbc.DropdownMenuItem([html.I(className="bi bi-grid me-2"), "All projects"], href="/"),
+        dbc.DropdownMenuItem(divider=True),
+    ]
+    for view in projects:
+        if view.project_id == project_id:
+            label = view.name
+        items.append(
+            dbc.DropdownMenuItem(
+                view.name,
+                href=project_page_path(view.project_id, page or "dataset"),
+                active=view.project_id == project_id,
+            )
+        )
+    if not projects:
+        items.append(dbc.DropdownMenuItem("No projects yet", disabled=True))
+    return items, label
