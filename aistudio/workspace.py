@@ -25,6 +25,7 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 _EXT = re.compile(r"^[a-z0-9]{1,5}$")
 _EVENT_ID = re.compile(r"^evt-[0-9a-f]{16}$")
 _WORKER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_UPLOAD_ID = re.compile(r"^upl-[0-9a-f]{16}$")
 
 
 class WorkspaceError(ValueError):
@@ -106,6 +107,17 @@ class Workspace:
     def worker_lock_paths(self) -> list[Path]:
         folder = self.run_dir / "workers"
         return sorted(folder.glob("*.lock")) if folder.is_dir() else []
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Unpacked uploads (zips sent through the web app), one folder each."""
+        return self.root / "uploads"
+
+    def upload_dir(self, upload_id: str) -> Path:
+        """The folder of one unpacked upload (``upl-`` and 16 hex digits)."""
+        if not isinstance(upload_id, str) or not _UPLOAD_ID.match(upload_id):
+            raise WorkspaceError(f"not a valid upload id: {upload_id!r}")
+        return self.uploads_dir / upload_id
 
     @staticmethod
     def demo_source() -> Path:

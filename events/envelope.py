@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import secrets
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -74,20 +76,20 @@ def utc_timestamp() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
+_ENVELOPE = itemgetter("seq", "id", "ts", "type", "v", "actor", "causation", "data")
+_loads = orjson.loads
+_intern = sys.intern
+
+
 def event_from_obj(obj: Any) -> Event | None:
-    """Build an :class:`Event` from a decoded line, or ``None`` when it is not a valid envelope."""
-    if type(obj) is not dict:
-        return None
+    """Build an :class:`Event` from a decoded line, or ``None`` when it is not a valid envelope.
+
+    ``obj`` is what ``orjson.loads`` returned (a dict, list, str, int, float, bool or None).
+    """
     try:
-        seq = obj["seq"]
-        event_id = obj["id"]
-        ts = obj["ts"]
-        event_type = obj["type"]
-        version = obj["v"]
-        actor = obj["actor"]
-        causation = obj["causation"]
-        data = obj["data"]
-    except KeyError:
+        # Raises TypeError for anything but a dict (orjson returns no other mapping).
+        seq, event_id, ts, event_type, version, actor, causation, data = _ENVELOPE(obj)
+    except (KeyError, TypeError):
         return None
     if (
         type(seq) is not int
@@ -101,25 +103,45 @@ def event_from_obj(obj: Any) -> Event | None:
         or (causation is not None and type(causation) is not str)
     ):
         return None
+    # Type names and actors come from small sets: one shared string each saves memory (kept
+    # events) and makes the projections' dispatch on the type an identity hit.
+    event_type = _intern(event_type)
+    actor = _intern(actor)
     txn_raw = obj.get("txn")
-    txn: tuple[int, int] | None = None
-    if txn_raw is not None:
-        if (
-            type(txn_raw) is not list
-            or len(txn_raw) != 2
-            or type(txn_raw[0]) is not int
-            or type(txn_raw[1]) is not int
-            or not txn_raw[0] <= seq <= txn_raw[1]
-        ):
-            return None
-        txn = (txn_raw[0], txn_raw[1])
+    if txn_raw is None:
+        return Event(seq, event_id, ts, event_type, version, actor, causation, data)
+    if (
+        type(txn_raw) is not list
+        or len(txn_raw) != 2
+        or type(txn_raw[0]) is not int
+        or type(txn_raw[1]) is not int
+        or not txn_raw[0] <= seq <= txn_raw[1]
+    ):
+        return None
+    txn = (txn_raw[0], txn_raw[1])
     return Event(seq, event_id, ts, event_type, version, actor, causation, data, txn)
 
 
 def decode_line(line: bytes) -> Event | None:
     """Decode one line (without its ``\\n``); ``None`` when it is not a valid event line."""
     try:
-        obj = orjson.loads(line)
+        obj = _loads(line)
     except orjson.JSONDecodeError:
         return None
     return event_from_obj(obj)
+
+
+def decode_lines(lines: list[bytes]) -> list[Event | None]:
+    """``[decode_line(line) for line in lines]``, with the JSON decoded in one C-level loop."""
+    try:
+        objs = list(map(_loads, lines))
+    except orjson.JSONDecodeError:  # some line is no JSON: decode them one by one
+        objs = list(map(_loads_or_none, lines))
+    return list(map(event_from_obj, objs))
+
+
+def _loads_or_none(line: bytes) -> Any:
+    try:
+        return _loads(line)
+    except orjson.JSONDecodeError:
+        return None  # decodes as ``null`` would: not an envelope

@@ -35,7 +35,13 @@ from events.errors import (
     LogCorruptedError,
 )
 from events.lock import LogLock
-from events.reader import ParsedChunk, find_committed_end, parse_committed
+from events.reader import (
+    ParsedChunk,
+    find_committed_end,
+    gc_paused,
+    iter_committed,
+    parse_committed,
+)
 from events.registry import SchemaRegistry
 from events.registry import registry as default_registry
 
@@ -346,18 +352,60 @@ class LogTail:
 
     def poll(self) -> list[Event]:
         """The committed events appended since the previous poll (maybe none)."""
-        try:
-            return self._poll()
-        except LogCorruptedError:
-            # A writer may have been cutting a torn tail while we read: look once more.
-            time.sleep(0.05)
-            return self._poll()
+        with gc_paused():
+            try:
+                return self._poll()
+            except LogCorruptedError:
+                # A writer may have been cutting a torn tail while we read: look once more.
+                time.sleep(0.05)
+                return self._poll()
 
     def _poll(self) -> list[Event]:
+        events: list[Event] = []
+        for chunk in self.batches():
+            events += chunk.events
+        return events
+
+    def batches(self, batch_bytes: int | None = None) -> Iterator[ParsedChunk]:
+        """Like :meth:`poll`, but the events come in batches as they are decoded.
+
+        A consumer that folds each batch as it comes never holds every event of a large log.
+        The tail moves on only once the last batch (``final``) has been taken and the iterator
+        resumed after it, as a ``for`` loop does: a consumer that stops early, or fails, reads
+        the same events again next time. Damage raises :class:`LogCorruptedError` when the
+        decoding reaches it, after the batches before it were yielded; unlike :meth:`poll`,
+        this does not look twice, and the consumer must undo what it did with those batches.
+
+        Raises:
+            LogCorruptedError: the log is damaged (not merely torn at its end).
+            EventLogError: the log was replaced or shrank.
+        """
+        buf = self._read_new()
+        if not buf:
+            return
+        final: ParsedChunk | None = None
+        for chunk in iter_committed(
+            buf,
+            base_offset=self.offset,
+            last_seq=self.last_seq,
+            base_line_no=self.line_no,
+            path=self.path,
+            registry=self.registry,
+            batch_bytes=batch_bytes,
+        ):
+            final = chunk
+            yield chunk
+        assert final is not None and final.final
+        self.offset = final.end_offset
+        self.last_seq = final.last_seq
+        self.line_no = final.last_seq + 1
+
+    def _read_new(self) -> bytes:
+        """The bytes appended since the tail's offset (maybe none)."""
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return []
+            return b""
         try:
             st = os.fstat(fd)
             if self._inode is not None and st.st_ino != self._inode:
@@ -366,22 +414,10 @@ class LogTail:
             if st.st_size < self.offset:
                 raise EventLogError(f"{self.path} shrank below events already read")
             if st.st_size == self.offset:
-                return []
-            buf = os.pread(fd, st.st_size - self.offset, self.offset)
+                return b""
+            return os.pread(fd, st.st_size - self.offset, self.offset)
         finally:
             os.close(fd)
-        chunk = parse_committed(
-            buf,
-            base_offset=self.offset,
-            last_seq=self.last_seq,
-            base_line_no=self.line_no,
-            path=self.path,
-            registry=self.registry,
-        )
-        self.offset = chunk.end_offset
-        self.last_seq = chunk.last_seq
-        self.line_no = chunk.last_seq + 1
-        return chunk.events
 
 
 def _check_storable(event_type: str, data: dict[str, Any]) -> None:

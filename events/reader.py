@@ -10,16 +10,46 @@ naming the first bad line. Readers ignore a torn tail; the next writer cuts it (
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
-from events.envelope import Event, decode_line
+from events.envelope import Event, decode_line, decode_lines
 from events.errors import LogCorruptedError
 from events.registry import SchemaRegistry
 
 ReadAt = Callable[[int, int], bytes]
 """Reads ``length`` bytes at ``offset``."""
+
+
+BATCH_BYTES = 1 << 18
+"""About how many bytes of lines :func:`iter_committed` decodes per batch (256 KiB)."""
+
+_SEQ = attrgetter("seq")
+_TXN = attrgetter("txn")
+_TYPE = attrgetter("type")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while decoding (and folding) many events.
+
+    Decoding allocates millions of objects that all stay alive, so every collection the
+    allocations trigger is wasted work (a quarter of the time of a 100k-event read). Reference
+    counting still frees memory meanwhile; the collector is re-enabled after (unless it was
+    already off, or another thread paused it first and resumes it).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(slots=True)
@@ -34,6 +64,8 @@ class ParsedChunk:
     """Number of committed lines decoded."""
     tail_bytes: int
     """Bytes after ``end_offset``: a torn tail, or an append still being written."""
+    final: bool = True
+    """False for a batch of :func:`iter_committed` that more batches follow."""
 
 
 def tail_is_torn(tail: bytes, committed_seq: int) -> bool:
@@ -78,65 +110,142 @@ def parse_committed(
         LogCorruptedError: the bytes after the committed prefix are not a torn tail.
     """
     events: list[Event] = []
-    pending: list[Event] = []
-    committed_pos = 0
-    committed_seq = last_seq
-    pos = 0
+    with gc_paused():
+        for chunk in iter_committed(
+            buf,
+            base_offset=base_offset,
+            last_seq=last_seq,
+            base_line_no=base_line_no,
+            path=path,
+            registry=registry,
+        ):
+            events += chunk.events
+    chunk.events = events
+    chunk.lines = len(events)
+    return chunk
+
+
+def iter_committed(
+    buf: bytes,
+    *,
+    base_offset: int = 0,
+    last_seq: int = 0,
+    base_line_no: int = 1,
+    path: str | Path = "events.jsonl",
+    registry: SchemaRegistry | None = None,
+    batch_bytes: int | None = None,
+) -> Iterator[ParsedChunk]:
+    """Decode the committed events of ``buf`` batch by batch (see :func:`parse_committed`).
+
+    Each batch holds the events committed in about ``batch_bytes`` of lines (by default
+    :data:`BATCH_BYTES`), so that a consumer folding them as they come never holds every event
+    of a large log. Each chunk yielded tells where the committed prefix ends so far; the last
+    one has ``final`` set (an empty one when nothing is committed). A batch is yielded only once
+    the next one is decoded, so that a small read (one batch and maybe a torn tail) comes as
+    one final chunk. Damage raises :class:`LogCorruptedError` when the decoding reaches it:
+    after the batches before the one that holds it were yielded.
+    """
+    if batch_bytes is None:
+        batch_bytes = BATCH_BYTES
     size = len(buf)
+    committed_pos = 0  # just past the last committed line of ``buf``
+    committed_seq = last_seq
+    pending: list[Event] = []  # the lines of a multi-event append seen so far
+    ready: list[Event] = []  # committed events not yielded yet
+    ready_pos = 0
+    pos = 0  # start of the next line to decode
     broke_at: int | None = None
     broke_reason = ""
-    while pos < size:
-        newline = buf.find(b"\n", pos)
-        if newline == -1:
-            break
-        event = decode_line(buf[pos:newline])
-        expected = (pending[-1].seq if pending else committed_seq) + 1
-        if event is None:
-            broke_at, broke_reason = pos, "not a valid event line (JSON envelope)"
-            break
-        if event.seq != expected:
-            broke_at, broke_reason = pos, f"seq {event.seq} where {expected} was expected"
-            break
-        txn = event.txn
-        if txn is None:
-            if pending:
-                broke_at, broke_reason = (
-                    pos,
-                    "a single event inside an unfinished multi-event append",
-                )
+    current = registry.current_versions if registry is not None else None
+    while broke_at is None:
+        # The next batch of complete lines: buf[pos:stop], stop just past a newline.
+        stop = buf.rfind(b"\n", pos, pos + batch_bytes) + 1
+        if stop <= pos:
+            stop = buf.find(b"\n", pos) + 1
+            if stop == 0:
                 break
-            events.append(event)
-            committed_pos = newline + 1
-            committed_seq = event.seq
+        lines = buf[pos:stop].split(b"\n")
+        lines.pop()  # the empty string after the last newline
+        decoded = decode_lines(lines)
+        expected = committed_seq + 1
+        try:
+            # The usual batch, checked in C loops: single events only, seqs in order (each
+            # getter raises AttributeError on the None of a line that is no event).
+            usual = (
+                not pending
+                and not any(map(_TXN, decoded))
+                and list(map(_SEQ, decoded)) == list(range(expected, expected + len(decoded)))
+            )
+        except AttributeError:
+            usual = False
+        if usual:
+            batch: list[Event] = decoded  # type: ignore[assignment]
+            committed_pos = stop
+            committed_seq = expected + len(decoded) - 1
         else:
-            if (pending and txn != pending[0].txn) or (not pending and txn[0] != event.seq):
-                broke_at, broke_reason = pos, f"multi-event append marker {list(txn)} out of place"
-                break
-            pending.append(event)
-            if event.seq == txn[1]:
-                events.extend(pending)
-                pending.clear()
-                committed_pos = newline + 1
-                committed_seq = event.seq
-        pos = newline + 1
-
+            batch = []
+            for line, event in zip(lines, decoded, strict=True):
+                end = pos + len(line) + 1
+                expected = (pending[-1].seq if pending else committed_seq) + 1
+                if event is None:
+                    broke_at, broke_reason = pos, "not a valid event line (JSON envelope)"
+                    break
+                if event.seq != expected:
+                    broke_at, broke_reason = pos, f"seq {event.seq} where {expected} was expected"
+                    break
+                txn = event.txn
+                if txn is None:
+                    if pending:
+                        broke_at = pos
+                        broke_reason = "a single event inside an unfinished multi-event append"
+                        break
+                    batch.append(event)
+                    committed_pos, committed_seq = end, event.seq
+                elif (pending and txn != pending[0].txn) or (not pending and txn[0] != event.seq):
+                    broke_at, broke_reason = (
+                        pos,
+                        f"multi-event append marker {list(txn)} out of place",
+                    )
+                    break
+                else:
+                    pending.append(event)
+                    if event.seq == txn[1]:
+                        batch += pending
+                        pending.clear()
+                        committed_pos, committed_seq = end, event.seq
+                pos = end
+        pos = stop
+        if batch:
+            if ready:
+                yield ParsedChunk(
+                    ready,
+                    base_offset + ready_pos,
+                    ready[-1].seq,
+                    len(ready),
+                    size - ready_pos,
+                    False,
+                )
+            if current is not None:
+                _upcast(batch, current, registry)  # type: ignore[arg-type]
+            ready, ready_pos = batch, committed_pos
+    # What follows the committed prefix must be a torn tail.
     if committed_pos < size and not tail_is_torn(buf[committed_pos:], committed_seq):
         bad = broke_at if broke_at is not None else committed_pos
         line_no = base_line_no + buf.count(b"\n", 0, bad)
         raise LogCorruptedError(str(path), line_no, base_offset + bad, broke_reason or "damaged")
-
-    if registry is not None:
-        current = registry.current_versions
-        for event in events:
-            if event.v < current.get(event.type, event.v):
-                event.v, event.data = registry.upcast(event.type, event.v, event.data)
-    return ParsedChunk(
-        events=events,
-        end_offset=base_offset + committed_pos,
-        last_seq=committed_seq,
-        lines=len(events),
-        tail_bytes=size - committed_pos,
+    yield ParsedChunk(
+        ready, base_offset + committed_pos, committed_seq, len(ready), size - committed_pos
     )
+
+
+def _upcast(events: list[Event], current: dict[str, int], registry: SchemaRegistry) -> None:
+    """Upcast, in place, the events of an old version of their type."""
+    old = {name for name, version in current.items() if version > 1}
+    if not old or old.isdisjoint(map(_TYPE, events)):
+        return  # no event of a type that ever changed: nothing to look at one by one
+    for event in events:
+        if event.v < current.get(event.type, event.v):
+            event.v, event.data = registry.upcast(event.type, event.v, event.data)
 
 
 def find_committed_end(read_at: ReadAt, size: int, path: str | Path) -> tuple[int, int]:

@@ -19,6 +19,7 @@ containers copy them lazily: see :class:`SharedContainers`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import takewhile
 from typing import Any, Generic, Protocol, TypeVar
 
 from events import Event
@@ -116,7 +117,9 @@ class Projection(Generic[V]):
         """Fold ``events`` into ``view``, stopping after ``until_seq`` when given."""
         dispatch = self._dispatch
         every = self.every
-        if until_seq is None and every is None:
+        if until_seq is not None:
+            events = takewhile(lambda event: event.seq <= until_seq, events)
+        if every is None:
             # The hot path of a first load: nothing but a dict lookup per event.
             for event in events:
                 handler = dispatch[event.type]
@@ -125,13 +128,10 @@ class Projection(Generic[V]):
                 view.seq = event.seq
             return view
         for event in events:
-            if until_seq is not None and event.seq > until_seq:
-                break
             handler = dispatch[event.type]
             if handler is not None:
                 view = handler(view, event)
-            if every is not None:
-                view = every(view, event)
+            view = every(view, event)
             view.seq = event.seq
         return view
 

@@ -9,19 +9,17 @@ folder of a workspace, picks up new folders, and builds the project list.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from events import Event, LogTail, SchemaRegistry
-from events.reader import parse_committed
+from events.reader import gc_paused, iter_committed
 from projections.base import Projection, View
 from projections.catalog import ALL_PROJECTIONS
 from projections.project import ProjectView
@@ -31,24 +29,6 @@ logger = logging.getLogger(__name__)
 
 PROJECT_DIR_PATTERN = re.compile(r"^proj-[0-9a-f]{8}$")
 EVENTS_FILE = "events.jsonl"
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while decoding and folding a batch of events.
-
-    A first load allocates millions of objects that all stay alive until the fold is done, so
-    every collection the allocations trigger is wasted work (about a quarter of a 100k-image
-    load). Reference counting still frees memory meanwhile; the collector is re-enabled after.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class ProjectProjector:
@@ -114,6 +94,9 @@ class ProjectProjector:
             EventLogError: the log was replaced or shrank.
         """
         with self._lock, gc_paused():
+            # All decoded, then all folded: the events are returned, so they are kept anyway,
+            # and folding batch by batch as they are decoded proved slower (the view's records
+            # end up scattered among the kept events).
             events = self._tail.poll()
             self._loaded = True
             if events:
@@ -192,8 +175,7 @@ class ProjectProjector:
             offset = self._tail.offset
         if missing:
             with gc_paused():
-                events = self._read_until(seq, offset) if seq > 0 else []
-                built = {n: self.projections[n].rebuild(events, until_seq=seq) for n in missing}
+                built = self._rebuild_until(seq, offset, missing)
             with self._lock:
                 for name, view in built.items():
                     self._cache[(name, seq)] = view
@@ -202,23 +184,23 @@ class ProjectProjector:
             out.update(built)
         return {name: out[name] for name in wanted}
 
-    def _read_until(self, seq: int, offset: int) -> list[Event]:
-        """The committed events up to (at least) ``seq`` among the first ``offset`` bytes."""
+    def _rebuild_until(self, seq: int, offset: int, names: list[str]) -> dict[str, View]:
+        """The views ``names`` folded from the committed events up to ``seq``.
+
+        Only the first ``offset`` bytes (committed) are read, and they are decoded and folded
+        batch by batch, up to the batch that holds ``seq``.
+        """
+        views = {name: self.projections[name].initial() for name in names}
+        if seq <= 0:
+            return views
         with self.path.open("rb") as f:
             buf = f.read(offset)
-        # Committed line n holds seq n: cut after line ``seq`` and decode only that prefix.
-        cut = 0
-        find = buf.find
-        for _ in range(seq):
-            cut = find(b"\n", cut) + 1
-            if cut == 0:
-                cut = len(buf)
+        for chunk in iter_committed(buf, path=self.path, registry=self._tail.registry):
+            for name in names:
+                views[name] = self.projections[name].fold(views[name], chunk.events, seq)
+            if chunk.last_seq >= seq:
                 break
-        registry = self._tail.registry
-        chunk = parse_committed(buf[:cut], path=self.path, registry=registry)
-        if chunk.last_seq < seq:  # the cut fell inside a multi-event append: take it whole
-            chunk = parse_committed(buf, path=self.path, registry=registry)
-        return chunk.events
+        return views
 
 
 class WorkspaceProjector:

@@ -21,6 +21,7 @@ from ui.components.sidebar import project_page_path, sidebar
 from ui.components.theme import load_templates
 from ui.routes import register_routes
 from ui.state import get_state, init_state
+from ui.upload import register_upload_routes
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def create_app(workspace: Workspace) -> dash.Dash:
         serve_locally=True,
         # Vendored Bootstrap first (as external sheets, served locally), then our assets.
         external_stylesheets=VENDOR_STYLESHEETS,
-        assets_ignore=r"vendor/.*\.css$",
+        assets_path_ignore=["^vendor$"],
         suppress_callback_exceptions=True,
         title="AI Studio",
         update_title=None,
@@ -81,6 +82,7 @@ def create_app(workspace: Workspace) -> dash.Dash:
     app.layout = shell
     register_shell_callbacks(app)
     register_routes(app.server)
+    register_upload_routes(app.server)
     return app
 
 

@@ -44,3 +44,8 @@ def register_routes(server: Flask) -> None:
     @server.get("/media/<project_id>/image/<image_id>")
     def original(project_id: str, image_id: str) -> Response:
         return _image_file(project_id, image_id, "image")
+
+    @server.get("/media/<path:_rest>")
+    def media_not_found(_rest: str) -> Response:
+        # Anything else under /media (malformed ids, traversal attempts) is a 404, not a page.
+        abort(404)

@@ -28,10 +28,16 @@ logger = logging.getLogger(__name__)
 
 
 class _LogChanged(FileSystemEventHandler):
+    """Wakes the worker when a project's log was written (not merely opened or read)."""
+
+    _WRITES = frozenset({"created", "modified", "moved", "closed"})
+
     def __init__(self, wake: threading.Event) -> None:
         self._wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in self._WRITES:
+            return
         path = event.src_path if isinstance(event.src_path, str) else event.src_path.decode()
         if path.endswith("events.jsonl"):
             self._wake.set()

@@ -1,0 +1,166 @@
+"""The Dataset page's class histogram (Plotly), themed like the rest of the app.
+
+Classification: one horizontal bar per class (and one for unlabeled images); with a split
+chosen, the bars are stacked by subset. Regression: a histogram of the values, binned here so
+that the browser receives a few dozen bars, not 100,000 numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+
+from projections.dataset import SUBSETS, DatasetView
+from ui.components.dataset_grid import SUBSET_LABELS
+from ui.components.theme import themed
+
+MAX_BARS = 40
+"""Classes shown at most (the largest ones); the title says how many are left out."""
+VALUE_BINS = 30
+SUBSET_COLORS: dict[str, str] = {"train": "#0d6efd", "val": "#fd7e14", "test": "#20c997"}
+UNLABELED_COLOR = "#adb5bd"
+
+
+def histogram_figure(
+    dataset: DatasetView, task: str, theme: str | None, split: str | None = None
+) -> go.Figure:
+    """The histogram of ``dataset``'s labels (or values, for regression)."""
+    if not dataset.images:
+        figure = _empty("No images yet")
+    elif task == "regression":
+        figure = _value_histogram(dataset)
+    elif not dataset.classes:
+        figure = _empty(f"{len(dataset.images):,} images, no class labels")
+    elif split and split in dataset.splits:
+        figure = _stacked_by_subset(dataset, split)
+    else:
+        figure = _class_bars(dataset)
+    themed(figure, theme)
+    figure.update_layout(margin={"l": 8, "r": 16, "t": 36, "b": 32})
+    return figure
+
+
+def _shown_classes(dataset: DatasetView) -> tuple[list[str], int]:
+    classes = list(dataset.classes)
+    if len(classes) <= MAX_BARS:
+        return classes, 0
+    top = sorted(classes, key=lambda c: -dataset.label_counts.get(c, 0))[:MAX_BARS]
+    keep = set(top)
+    return [c for c in classes if c in keep], len(classes) - MAX_BARS
+
+
+def _height(bars: int) -> int:
+    return max(260, min(1200, 60 + 24 * bars))
+
+
+def _class_bars(dataset: DatasetView) -> go.Figure:
+    classes, hidden = _shown_classes(dataset)
+    counts = [dataset.label_counts.get(c, 0) for c in classes]
+    colors = ["#0d6efd"] * len(classes)
+    if dataset.unlabeled:
+        classes.append("(unlabeled)")
+        counts.append(dataset.unlabeled)
+        colors.append(UNLABELED_COLOR)
+    figure = go.Figure(
+        go.Bar(
+            x=counts,
+            y=classes,
+            orientation="h",
+            marker_color=colors,
+            text=[f"{n:,}" for n in counts],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:,} images<extra></extra>",
+        )
+    )
+    title = "Images per class" + (f" (largest {MAX_BARS}; {hidden} more)" if hidden else "")
+    _bar_layout(figure, title, len(classes))
+    return figure
+
+
+def _stacked_by_subset(dataset: DatasetView, split: str) -> go.Figure:
+    by_subset = dataset.class_counts_by_subset(split)
+    classes, hidden = _shown_classes(dataset)
+    figure = go.Figure()
+    for subset in SUBSETS:
+        counts = by_subset.get(subset, {})
+        figure.add_bar(
+            x=[counts.get(c, 0) for c in classes],
+            y=classes,
+            orientation="h",
+            name=SUBSET_LABELS[subset],
+            marker_color=SUBSET_COLORS[subset],
+            hovertemplate=f"%{{y}} · {SUBSET_LABELS[subset]}: %{{x:,}}<extra></extra>",
+        )
+    title = f"Images per class and subset ({split})"
+    if hidden:
+        title += f" (largest {MAX_BARS}; {hidden} more)"
+    _bar_layout(figure, title, len(classes))
+    figure.update_layout(
+        barmode="stack",
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.12, "x": 0},
+    )
+    return figure
+
+
+def _bar_layout(figure: go.Figure, title: str, bars: int) -> None:
+    figure.update_layout(
+        title={"text": title, "font": {"size": 14}, "x": 0},
+        height=_height(bars),
+        showlegend=False,
+        bargap=0.25,
+    )
+    figure.update_yaxes(autorange="reversed", automargin=True, type="category")
+    figure.update_xaxes(rangemode="tozero", tickformat=",d")
+
+
+def value_bins(values: list[float], bins: int = VALUE_BINS) -> tuple[list[float], list[int], float]:
+    """Equal-width bins of ``values``: ``(bin centres, counts, bin width)``."""
+    low, high = min(values), max(values)
+    if high == low:
+        return [low], [len(values)], 1.0
+    width = (high - low) / bins
+    counts = [0] * bins
+    for value in values:
+        counts[min(bins - 1, int((value - low) / width))] += 1
+    centres = [low + width * (i + 0.5) for i in range(bins)]
+    return centres, counts, width
+
+
+def _value_histogram(dataset: DatasetView) -> go.Figure:
+    values = [
+        e.value for e in dataset.images.values() if e.value is not None and math.isfinite(e.value)
+    ]
+    if not values:
+        return _empty(f"{len(dataset.images):,} images, no values")
+    centres, counts, width = value_bins(values)
+    figure = go.Figure(
+        go.Bar(
+            x=centres,
+            y=counts,
+            width=[width * 0.95] * len(centres),
+            marker_color="#6f42c1",
+            hovertemplate="around %{x:.4g}: %{y:,} images<extra></extra>",
+        )
+    )
+    title = "Distribution of values"
+    if dataset.unlabeled:
+        title += f" ({dataset.unlabeled:,} images without a value)"
+    figure.update_layout(
+        title={"text": title, "font": {"size": 14}, "x": 0}, height=300, showlegend=False
+    )
+    figure.update_xaxes(title_text="value")
+    figure.update_yaxes(title_text="images", rangemode="tozero")
+    return figure
+
+
+def _empty(message: str) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(
+        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14}
+    )
+    figure.update_layout(height=260)
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    return figure

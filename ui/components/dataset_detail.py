@@ -1,0 +1,218 @@
+"""The Dataset page's detail panel: the full image, its metadata and its label editor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+from dash.development.base_component import Component
+
+from projections.dataset import DatasetView, ImageEntry
+from ui.components.dataset_grid import (
+    SUBSET_LABELS,
+    UNLABELED_OPTION,
+    format_value,
+    image_url,
+    label_text,
+)
+from ui.upload import format_size
+
+SMALL_IMAGE_PX = 128
+"""Images smaller than this are scaled up with crisp pixels rather than blurred."""
+HIDDEN = {"display": "none"}
+
+
+def detail_title(entry: ImageEntry | None) -> str:
+    """The panel's title: the image's file name."""
+    return entry.filename if entry is not None else "Image"
+
+
+def detail_body(
+    project_id: str, dataset: DatasetView, image_id: str | None, task: str, read_only: bool
+) -> list[Component]:
+    """The panel's content for ``image_id``: image, metadata and (unless read-only) editor."""
+    entry = dataset.images.get(image_id or "")
+    if entry is None:
+        return [
+            dbc.Alert(
+                "This image is not in the dataset (any more).",
+                color="secondary",
+                id="dataset-detail-missing",
+            )
+        ]
+    small = max(entry.width, entry.height) < SMALL_IMAGE_PX
+    children: list[Component] = [
+        html.A(
+            html.Img(
+                src=image_url(project_id, entry.image_id),
+                alt=entry.filename,
+                className="dataset-detail-image" + (" pixelated" if small else ""),
+                id="dataset-detail-image",
+            ),
+            href=image_url(project_id, entry.image_id),
+            target="_blank",
+            title="Open the original in a new tab",
+            className="d-block mb-3",
+        ),
+        html.Div(
+            [html.Span("Label", className="text-body-secondary me-2"), _label_badge(entry)],
+            className="mb-3 fs-6",
+            id="dataset-detail-label",
+        ),
+        metadata_table(dataset, entry),
+    ]
+    if not read_only:
+        children.append(label_editor(dataset, entry, task))
+    return children
+
+
+def _label_badge(entry: ImageEntry) -> html.Span:
+    unlabeled = entry.label is None and entry.value is None
+    color = "secondary" if unlabeled else "primary"
+    return html.Span(
+        label_text(entry),
+        className=(
+            f"badge rounded-pill bg-{color}-subtle text-{color}-emphasis border "
+            f"border-{color}-subtle fs-6"
+        ),
+    )
+
+
+def metadata_rows(dataset: DatasetView, entry: ImageEntry) -> list[tuple[str, str]]:
+    """``(field, value)`` pairs describing an image."""
+    rows = [
+        ("File name", entry.filename),
+        ("Image id", entry.image_id),
+        ("Size", format_size(entry.size_bytes)),
+        ("Dimensions", f"{entry.width} x {entry.height} px"),
+        ("Format", entry.ext.upper()),
+        ("SHA-256", entry.sha256),
+        ("Added", f"at event #{entry.added_seq}"),
+    ]
+    if entry.value is not None:
+        rows.append(("Value", format_value(entry.value)))
+    for split in dataset.splits:
+        subset = dataset.subset_of(entry.image_id, split)
+        rows.append((f"Split “{split}”", SUBSET_LABELS.get(subset, subset) if subset else "—"))
+    if not dataset.splits:
+        rows.append(("Splits", "none yet"))
+    return rows
+
+
+def metadata_table(dataset: DatasetView, entry: ImageEntry) -> dbc.Table:
+    """The image's metadata as a compact two-column table."""
+    body = [
+        html.Tr(
+            [
+                html.Th(name, className="text-body-secondary fw-normal text-nowrap pe-3"),
+                html.Td(
+                    value,
+                    className="text-break"
+                    + (
+                        " font-monospace small"
+                        if name
+                        in (
+                            "SHA-256",
+                            "Image id",
+                        )
+                        else ""
+                    ),
+                ),
+            ]
+        )
+        for name, value in metadata_rows(dataset, entry)
+    ]
+    return dbc.Table(
+        html.Tbody(body), size="sm", borderless=True, className="mb-3", id="dataset-detail-meta"
+    )
+
+
+def label_options(dataset: DatasetView) -> list[dict[str, Any]]:
+    """The label dropdown's options: every class, then "no label"."""
+    options: list[dict[str, Any]] = [{"label": c, "value": c} for c in dataset.classes]
+    options.append({"label": "(no label)", "value": UNLABELED_OPTION})
+    return options
+
+
+def label_editor(dataset: DatasetView, entry: ImageEntry, task: str) -> html.Div:
+    """The form that changes the image's label (classification) or value (regression).
+
+    All its fields are always rendered (those that do not apply are hidden), so the save
+    callback always finds its states.
+    """
+    regression = task == "regression"
+    classification = task == "classification"
+    editable = regression or classification
+    current = entry.label if entry.label is not None else UNLABELED_OPTION
+    return html.Div(
+        [
+            html.H6(
+                [
+                    html.I(className="bi bi-pencil-square me-2"),
+                    "Edit value" if regression else "Edit label",
+                ]
+            )
+            if editable
+            else html.P(
+                f"Annotations of {task.replace('_', ' ')} projects are not edited here yet.",
+                className="text-body-secondary small",
+            ),
+            html.Div(
+                [
+                    dcc.Dropdown(
+                        id="dataset-label-select",
+                        options=label_options(dataset),
+                        value=current,
+                        clearable=False,
+                        className="mb-2",
+                    ),
+                    dbc.Input(
+                        id="dataset-label-new",
+                        placeholder="…or type a new class name",
+                        maxlength=100,
+                        className="mb-2",
+                    ),
+                ],
+                style=None if classification else HIDDEN,
+            ),
+            html.Div(
+                dbc.Input(
+                    id="dataset-label-value",
+                    type="number",
+                    value=entry.value,
+                    placeholder="a number",
+                    step="any",
+                    className="mb-2",
+                ),
+                style=None if regression else HIDDEN,
+            ),
+            html.Div(
+                [
+                    dbc.Button(
+                        [
+                            html.I(className="bi bi-check2 me-1"),
+                            "Save value" if regression else "Save label",
+                        ],
+                        id="dataset-label-save",
+                        color="primary",
+                        size="sm",
+                        n_clicks=0,
+                        style=None if editable else HIDDEN,
+                    ),
+                    dbc.Button(
+                        [html.I(className="bi bi-trash3 me-1"), "Remove image"],
+                        id="dataset-remove",
+                        color="danger",
+                        outline=True,
+                        size="sm",
+                        className="ms-auto",
+                        n_clicks=0,
+                    ),
+                ],
+                className="d-flex",
+            ),
+        ],
+        className="border-top pt-3",
+        id="dataset-label-editor",
+    )

@@ -1,0 +1,198 @@
+"""The Dataset page's thumbnail grid: server-side filtering and paging, and its markup.
+
+Only the page shown is turned into components (60 thumbnails); the browser loads each
+thumbnail from ``/media/<project>/thumb/<image>``. Filtering 100,000 images is one pass of
+:meth:`projections.dataset.DatasetView.filter` (a few milliseconds).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from dash import html
+from dash.development.base_component import Component
+
+from projections.dataset import SUBSETS, UNLABELED, DatasetView, ImageEntry
+
+PAGE_SIZE = 60
+UNLABELED_OPTION = "__unlabeled__"
+"""The class filter's value for images without a label (a dropdown value cannot be empty)."""
+SUBSET_LABELS: dict[str, str] = {"train": "Train", "val": "Validation", "test": "Test"}
+
+
+@dataclass(frozen=True, slots=True)
+class GridQuery:
+    """What the grid shows: the filters and the page (1-based).
+
+    Attributes:
+        label: a class name, :data:`UNLABELED_OPTION`, or None for every class.
+        split: a split's name, or None.
+        subset: ``train``, ``val`` or ``test`` of ``split`` (ignored without a split).
+        name: part of the file name (case-insensitive), or None.
+        page: the page, from 1.
+    """
+
+    label: str | None = None
+    split: str | None = None
+    subset: str | None = None
+    name: str | None = None
+    page: int = 1
+
+    @property
+    def filtered(self) -> bool:
+        """Whether any filter is set."""
+        return bool(self.label or self.split or (self.name or "").strip())
+
+
+@dataclass(frozen=True, slots=True)
+class GridPage:
+    """One page of the filtered images.
+
+    Attributes:
+        ids: the image ids on the page, in import order.
+        total: how many images match the filters.
+        page: the page shown (clamped to the pages there are).
+        pages: how many pages there are (at least 1).
+    """
+
+    ids: list[str]
+    total: int
+    page: int
+    pages: int
+
+
+def matching_ids(dataset: DatasetView, query: GridQuery) -> list[str]:
+    """The ids of the images that match ``query``'s filters, in import order."""
+    label = query.label or None
+    if label == UNLABELED_OPTION:
+        label = UNLABELED
+    split = query.split or None
+    subset = query.subset if split and query.subset in SUBSETS else None
+    name = (query.name or "").strip() or None
+    if label is None and split is None and name is None:
+        return list(dataset.images)
+    return dataset.filter(label=label, subset=subset, split=split, name_contains=name)
+
+
+def grid_page(dataset: DatasetView, query: GridQuery, page_size: int = PAGE_SIZE) -> GridPage:
+    """The page of matching images that ``query`` asks for (the last one if it asks past it)."""
+    ids = matching_ids(dataset, query)
+    total = len(ids)
+    pages = max(1, math.ceil(total / page_size))
+    page = min(max(1, int(query.page or 1)), pages)
+    start = (page - 1) * page_size
+    return GridPage(ids[start : start + page_size], total, page, pages)
+
+
+def label_text(entry: ImageEntry) -> str:
+    """An image's label as shown on its thumbnail: the class, the value, or ``unlabeled``."""
+    if entry.label is not None:
+        return entry.label
+    if entry.value is not None:
+        return format_value(entry.value)
+    return "unlabeled"
+
+
+def format_value(value: float) -> str:
+    """A regression value, short: ``3.25``, ``1.2e+06``."""
+    return f"{value:.4g}"
+
+
+def thumb_url(project_id: str, image_id: str) -> str:
+    """The thumbnail's address (served by the media route)."""
+    return f"/media/{project_id}/thumb/{image_id}"
+
+
+def image_url(project_id: str, image_id: str) -> str:
+    """The original image's address (served by the media route)."""
+    return f"/media/{project_id}/image/{image_id}"
+
+
+def thumb(project_id: str, entry: ImageEntry) -> html.Div:
+    """One clickable thumbnail: the image and its label."""
+    unlabeled = entry.label is None and entry.value is None
+    return html.Div(
+        [
+            html.Img(src=thumb_url(project_id, entry.image_id), alt=entry.filename),
+            html.Div(
+                label_text(entry),
+                className="thumb-label" + (" text-body-secondary fst-italic" if unlabeled else ""),
+            ),
+        ],
+        id={"type": "dataset-thumb", "index": entry.image_id},
+        className="thumb",
+        n_clicks=0,
+        title=f"{entry.filename} · {label_text(entry)}",
+        role="button",
+        tabIndex="0",
+    )
+
+
+def grid_children(project_id: str, dataset: DatasetView, ids: list[str]) -> list[Component]:
+    """The thumbnails of ``ids``."""
+    images = dataset.images
+    return [thumb(project_id, images[image_id]) for image_id in ids]
+
+
+def count_text(total: int, dataset: DatasetView, filtered: bool) -> str:
+    """``1,234 images match`` (``of 100,000`` when filtered)."""
+    noun = "image matches" if total == 1 else "images match"
+    text = f"{total:,} {noun}"
+    if filtered:
+        text += f" (of {len(dataset.images):,})"
+    return text
+
+
+def class_options(dataset: DatasetView, task: str = "classification") -> list[dict[str, Any]]:
+    """The class filter's options: every class with its count, then the unlabeled images.
+
+    For regression (values, no classes) the only option is the images without a value.
+    """
+    if task == "regression":
+        return [{"label": f"Without a value ({dataset.unlabeled:,})", "value": UNLABELED_OPTION}]
+    options: list[dict[str, Any]] = [
+        {"label": f"{name} ({dataset.label_counts.get(name, 0):,})", "value": name}
+        for name in dataset.classes
+    ]
+    options.append({"label": f"Unlabeled ({dataset.unlabeled:,})", "value": UNLABELED_OPTION})
+    return options
+
+
+def split_options(dataset: DatasetView) -> list[dict[str, Any]]:
+    """The split filter's options: every split with its number of images."""
+    return [
+        {"label": f"{name} ({len(members):,})", "value": name}
+        for name, members in dataset.splits.items()
+    ]
+
+
+def subset_options() -> list[dict[str, str]]:
+    """The subset filter's options."""
+    return [{"label": SUBSET_LABELS[s], "value": s} for s in SUBSETS]
+
+
+def stats_badges(dataset: DatasetView, task: str) -> list[Component]:
+    """Pills with the dataset's figures: images, classes, unlabeled, splits."""
+    images = len(dataset.images)
+    badges = [_pill("images", f"{images:,} image{'s' if images != 1 else ''}", "primary")]
+    if dataset.classes or task == "classification":
+        n = len(dataset.classes)
+        badges.append(_pill("tags", f"{n:,} class{'es' if n != 1 else ''}", "info"))
+    if dataset.unlabeled:
+        badges.append(_pill("question-circle", f"{dataset.unlabeled:,} unlabeled", "warning"))
+    if dataset.splits:
+        n = len(dataset.splits)
+        badges.append(_pill("diagram-3", f"{n} split{'s' if n != 1 else ''}", "success"))
+    return badges
+
+
+def _pill(icon: str, text: str, color: str) -> html.Span:
+    return html.Span(
+        [html.I(className=f"bi bi-{icon} me-1"), text],
+        className=(
+            f"badge rounded-pill bg-{color}-subtle text-{color}-emphasis "
+            f"border border-{color}-subtle me-2 dataset-stat"
+        ),
+    )
