@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -530,6 +531,9 @@ def serve(
     ws = _workspace(ctx, workspace_dir)
     if not ws.project_ids():
         ensure_demo_project(ws)  # a new workspace opens on something real
+    # A plain `kill` (SIGTERM, as service managers send) stops serve like Ctrl-C: the `finally`
+    # below then stops the worker, which ends its jobs' events.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     worker: subprocess.Popen[bytes] | None = None
     if not no_worker:
         worker = subprocess.Popen(
@@ -546,9 +550,12 @@ def serve(
             _stop_worker(worker)
 
 
+def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _stop_worker(worker: Any) -> None:
     """Stop the worker started by ``serve``; it ends its jobs' events before exiting."""
-    import signal
     import subprocess
 
     if worker.poll() is None:

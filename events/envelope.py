@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from operator import itemgetter
@@ -78,7 +77,6 @@ def utc_timestamp() -> str:
 
 _ENVELOPE = itemgetter("seq", "id", "ts", "type", "v", "actor", "causation", "data")
 _loads = orjson.loads
-_intern = sys.intern
 
 
 def event_from_obj(obj: Any) -> Event | None:
@@ -103,10 +101,6 @@ def event_from_obj(obj: Any) -> Event | None:
         or (causation is not None and type(causation) is not str)
     ):
         return None
-    # Type names and actors come from small sets: one shared string each saves memory (kept
-    # events) and makes the projections' dispatch on the type an identity hit.
-    event_type = _intern(event_type)
-    actor = _intern(actor)
     txn_raw = obj.get("txn")
     if txn_raw is None:
         return Event(seq, event_id, ts, event_type, version, actor, causation, data)

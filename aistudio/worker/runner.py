@@ -65,11 +65,11 @@ def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
         log.append_many([*(extra or []), final])
 
     log.append("JobStarted", {"job_id": job_id, "pid": os.getpid()}, actor="job", causation=job_id)
-    problem = command_problem(command)
-    if problem is not None:
-        end("JobFailed", {"error": problem[:_MAX_ERROR], "reason": "invalid_command"})
-        return "failed"
     try:
+        problem = command_problem(command)
+        if problem is not None:
+            end("JobFailed", {"error": problem[:_MAX_ERROR], "reason": "invalid_command"})
+            return "failed"
         ctx = JobContext(workspace, project_id, command)
         result = resolve_handler(command.type)(ctx)
         _commit(log, job_id, result)

@@ -225,12 +225,6 @@ def test_decode_lines_equals_decode_line(lines: list[bytes]) -> None:
     assert decode_lines(lines) == [decode_line(line) for line in lines]
 
 
-def test_decoded_types_and_actors_are_shared_strings() -> None:
-    first, second = decode_lines([_line(1)[:-1], _line(2)[:-1]])
-    assert first is not None and second is not None
-    assert first.type is second.type and first.actor is second.actor
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("batches")

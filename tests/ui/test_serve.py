@@ -26,7 +26,13 @@ REPO = Path(__file__).resolve().parents[2]
 UI_DIR = REPO / "ui"
 HEAVY_MODULES = ("torch", "torchvision", "pytorch_lightning", "lightning", "onnxruntime")
 ALLOWED_AISTUDIO = frozenset(
-    {"aistudio.commands", "aistudio.workspace", "aistudio.settings", "aistudio.demo_project"}
+    {
+        "aistudio.commands",
+        "aistudio.workspace",
+        "aistudio.settings",
+        "aistudio.demo_project",
+        "aistudio.uploads",
+    }
 )
 END_TYPES = frozenset({"JobSucceeded", "JobFailed", "JobCancelled"})
 

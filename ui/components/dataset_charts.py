@@ -112,7 +112,11 @@ def _bar_layout(figure: go.Figure, title: str, bars: int) -> None:
         bargap=0.25,
     )
     figure.update_yaxes(autorange="reversed", automargin=True, type="category")
+    # Counts are whole numbers: never let Plotly place ticks between them ("0 1 1 2 2").
     figure.update_xaxes(rangemode="tozero", tickformat=",d")
+    largest = max((max(t.x or (0,)) for t in figure.data if t.x is not None), default=0)
+    if largest <= 8:
+        figure.update_xaxes(tickmode="linear", tick0=0, dtick=1)
 
 
 def value_bins(values: list[float], bins: int = VALUE_BINS) -> tuple[list[float], list[int], float]:
