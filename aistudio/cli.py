@@ -543,6 +543,7 @@ def serve(
         from ui.app import create_app
 
         app = create_app(ws)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         click.echo(f"AI Studio: http://{host}:{port}/  (workspace {ws.root}; Ctrl-C stops)")
         app.run(host=host, port=port, debug=False)
     finally:
