@@ -213,14 +213,14 @@ def _images_added(view: DatasetView, event: Event) -> DatasetView:
     seq = event.seq
     try:
         rows = list(map(_RECORD, records))
-    except KeyError:  # records that leave out label or value
+    except KeyError:  # records that leave out label or value (the defaults)
         rows = [(*_FIXED_FIELDS(r), r.get("label"), r.get("value")) for r in records]
     entries = [
         _new_entry(
             ImageEntry,
-            (i, sha, _intern(ext), f, w, h, n, None if lb is None else _intern(lb), value, seq),
+            (i, sha, _intern(ext), f, w, h, n, None if lb is None else _intern(lb), val, seq),
         )
-        for i, sha, ext, f, w, h, n, lb, value in rows
+        for i, sha, ext, f, w, h, n, lb, val in rows
     ]
     if not view._shared.isdisjoint(_ADDS_CHANGE):
         view._own(*_ADDS_CHANGE)
@@ -280,10 +280,14 @@ def _label_changed(view: DatasetView, event: Event) -> DatasetView:
     old = view.images.get(image_id)
     if old is None:
         return view
-    label = data.get("label")
+    try:
+        label = data["label"]
+        value = data["value"]
+    except KeyError:  # lines that leave out label or value (the defaults)
+        label = data.get("label")
+        value = data.get("value")
     if label is not None:
         label = _intern(label)
-    value = data.get("value")
     old_label = old[7]
     if label is old_label and value == old[8]:  # labels are interned: ``is`` is ``==``
         return view

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from events.schemas import dataset, jobs, project, split
+from events.schemas import dataset, jobs, project, split, training
 
-__all__ = ["dataset", "jobs", "project", "split"]
+__all__ = ["dataset", "jobs", "project", "split", "training"]

@@ -1,0 +1,115 @@
+"""What a task is: one module in the registry declaring everything the pipeline and the UI need.
+
+A task module defines one :class:`Task` subclass instance. Its metadata (label kind, models with
+their sizes, options schema, primary metric, default augmentations) is torch-free, so the web
+process can show forms and validate commands; the methods that build models, targets, losses and
+metrics import torch lazily and run only in job processes. The pipeline never asks which task it
+runs: it calls these methods.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # torch only for type checkers: importing this module stays torch-free
+    import torch
+    from torch import nn
+
+LabelKind = Literal["label", "value"]
+MetricMode = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model a task offers: its name, family and size, and the smallest input it works at."""
+
+    name: str
+    title: str
+    parameters_m: float
+    """Millions of parameters of the backbone (ImageNet head), as torchvision documents."""
+    min_image_size: int
+    note: str = ""
+
+
+class TaskOptions(BaseModel):
+    """Base of a task's own settings (``TrainingConfig.task_options``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class MetricResult:
+    """Metrics of one evaluation pass: name → value, plus which one decides ``best``."""
+
+    values: dict[str, float]
+    primary: str
+
+
+@dataclass
+class TargetInfo:
+    """What a task learned about the targets of the train subset (fed back at inference)."""
+
+    classes: list[str] = field(default_factory=list)
+    mean: float = 0.0
+    std: float = 1.0
+
+
+class Task(ABC):
+    """The contract of a task module. Subclasses set the class attributes and the methods."""
+
+    name: str
+    title: str
+    label_kind: LabelKind
+    models: Sequence[ModelSpec]
+    default_model: str
+    primary_metric: str
+    metric_mode: MetricMode
+    options_model: type[TaskOptions] = TaskOptions
+    default_augmentations: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ torch-free
+    def model_spec(self, name: str) -> ModelSpec:
+        """The spec of model ``name``; ValueError naming the choices otherwise."""
+        for spec in self.models:
+            if spec.name == name:
+                return spec
+        choices = ", ".join(m.name for m in self.models)
+        raise ValueError(f"unknown model {name!r} for {self.name}: choose one of {choices}")
+
+    def validate_options(self, options: dict[str, Any]) -> TaskOptions:
+        """The task's options parsed and checked (pydantic ValidationError otherwise)."""
+        return self.options_model.model_validate(options)
+
+    @abstractmethod
+    def target_info(
+        self, labels: Sequence[str | None], values: Sequence[float | None]
+    ) -> TargetInfo:
+        """What the targets of the train subset look like (classes; mean and std of values)."""
+
+    # ------------------------------------------------------------------ torch side
+    @abstractmethod
+    def build_model(
+        self, model: str, info: TargetInfo, pretrained_weights: bool
+    ) -> tuple[nn.Module, str]:
+        """The network for ``model`` with this task's head, and a sentence on the weights used."""
+
+    @abstractmethod
+    def target(self, label: str | None, value: float | None, info: TargetInfo) -> torch.Tensor:
+        """The training target of one image."""
+
+    @abstractmethod
+    def loss_fn(
+        self, options: TaskOptions, info: TargetInfo, class_counts: Sequence[int]
+    ) -> nn.Module:
+        """The loss to minimise."""
+
+    @abstractmethod
+    def metrics(
+        self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
+    ) -> MetricResult:
+        """Metrics of a whole pass, from the stacked outputs and targets."""
