@@ -318,6 +318,106 @@ def split(
     )
 
 
+# ---------------------------------------------------------------------- train
+@cli.command("train")
+@click.argument("project_ref", metavar="PROJECT")
+@click.option("--name", default=None, help="Experiment name (default: '<model> #n').")
+@click.option("--split", "split_name", default="default", show_default=True)
+@click.option("--model", default=None, help="Model (default: the task's default model).")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--image-size", type=int, default=None)
+@click.option("--lr", type=float, default=None, help="Learning rate.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON file with training settings (the options above override it).",
+)
+@click.option(
+    "--resume",
+    "resume_ref",
+    default=None,
+    metavar="EXPERIMENT",
+    help="Continue EXPERIMENT from its last checkpoint (to --epochs, if given).",
+)
+@click.option("--wait", is_flag=True, help="Wait for the run to end (runs it if no worker).")
+@workspace_option
+@click.pass_context
+@handle_errors
+def train(
+    ctx: click.Context,
+    project_ref: str,
+    name: str | None,
+    split_name: str,
+    model: str | None,
+    epochs: int | None,
+    batch_size: int | None,
+    image_size: int | None,
+    lr: float | None,
+    config_file: Path | None,
+    resume_ref: str | None,
+    wait: bool,
+    workspace_dir: Path | None,
+) -> None:
+    """Train an experiment on a split of PROJECT (or resume one); prints the job id."""
+    config: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read {config_file}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"{config_file} is not valid JSON: {exc}") from None
+        if not isinstance(config, dict):
+            raise CommandError(f"{config_file} must hold a JSON object of training settings")
+    flags = {"model": model, "epochs": epochs, "batch_size": batch_size, "image_size": image_size}
+    flags["lr"] = lr
+    config.update({k: v for k, v in flags.items() if v is not None})
+    if resume_ref is not None:
+        others = [k for k, v in flags.items() if v is not None and k != "epochs"]
+        if others or config_file is not None or name is not None:
+            raise CommandError(
+                "--resume keeps the experiment's settings: only --epochs may be given"
+            )
+        config = {"epochs": epochs} if epochs is not None else {}
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    event = commands.request_training(
+        ws, project_id, name, split_name, config, actor="cli", resume_experiment=resume_ref
+    )
+    click.echo(event.id)
+    exp = event.data["experiment_id"]
+    verb = "resuming" if event.data.get("resume") else "training"
+    click.echo(
+        f"{verb} {exp} ({event.data['name']}): {event.data['config']['model']}, "
+        f"{event.data['config']['epochs']} epochs on split {event.data['split']!r}",
+        err=True,
+    )
+    if not wait:
+        return
+    job = _wait(ws, project_id, event.id)
+    _report_end(job)
+    click.echo(_training_result_line(ws, project_id, event.id, exp))
+
+
+def _training_result_line(ws: Workspace, project_id: str, job_id: str, experiment_id: str) -> str:
+    """One line on how a finished run went (from its ``TrainingCompleted``)."""
+    done: dict[str, Any] = {}
+    for event in EventLog(ws.events_path(project_id)).read():
+        if event.type == "TrainingCompleted" and event.causation == job_id:
+            done = event.data
+    epochs = done.get("epochs_completed", 0)
+    early = ", stopped early" if done.get("stopped_early") else ""
+    if done.get("best_value") is None:
+        return f"{experiment_id}: {epochs} epochs{early}, no best metric"
+    return (
+        f"{experiment_id}: best {done['metric']} {done['best_value']:.4g} at epoch "
+        f"{done['best_epoch']} ({epochs} epochs{early}, {done.get('duration_s', 0):.0f} s)"
+    )
+
+
 # ---------------------------------------------------------------------- jobs
 @cli.command("cancel")
 @click.argument("project_ref", metavar="PROJECT")

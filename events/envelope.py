@@ -126,12 +126,16 @@ def decode_line(line: bytes) -> Event | None:
 
 
 def decode_lines(lines: list[bytes]) -> list[Event | None]:
-    """``[decode_line(line) for line in lines]``, with the JSON decoded in one C-level loop."""
+    """``[decode_line(line) for line in lines]``, without a Python-level loop.
+
+    Each line's JSON is decoded just before its event is built, so that the decoded envelope is
+    freed (and its memory reused by the next line) at once: the events kept then lie close
+    together, which makes folding them faster.
+    """
     try:
-        objs = list(map(_loads, lines))
+        return list(map(event_from_obj, map(_loads, lines)))
     except orjson.JSONDecodeError:  # some line is no JSON: decode them one by one
-        objs = list(map(_loads_or_none, lines))
-    return list(map(event_from_obj, objs))
+        return list(map(event_from_obj, map(_loads_or_none, lines)))
 
 
 def _loads_or_none(line: bytes) -> Any:

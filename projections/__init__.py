@@ -1,18 +1,27 @@
 """Pure folds from events to views, and the incremental projectors that keep them current.
 
-One module per view (``project``, ``dataset``, ``splits``, ``jobs``), each with its
-``projection`` (a :class:`Projection`), its view dataclass and ``rebuild(events, until_seq)``.
+One module per view (``project``, ``dataset``, ``splits``, ``jobs``, ``experiments``), each
+with its ``projection`` (a :class:`Projection`), its view dataclass and
+``rebuild(events, until_seq)``.
 This package imports only :mod:`events` (never ``aistudio``, ``ui`` or torch).
 """
 
 from __future__ import annotations
 
-from projections import dataset, jobs, project, splits
+from projections import dataset, experiments, jobs, project, splits
 from projections.base import Projection, SharedContainers, View
 from projections.catalog import ALL_PROJECTIONS
 from projections.dataset import UNLABELED, DatasetView, ImageEntry, ImportSummary
 from projections.dataset import projection as dataset_projection
 from projections.dataset import rebuild as rebuild_dataset
+from projections.experiments import (
+    CheckpointInfo,
+    EpochRecord,
+    ExperimentEntry,
+    ExperimentsView,
+)
+from projections.experiments import projection as experiments_projection
+from projections.experiments import rebuild as rebuild_experiments
 from projections.jobs import JobEntry, JobsView
 from projections.jobs import projection as jobs_projection
 from projections.jobs import rebuild as rebuild_jobs
@@ -29,7 +38,11 @@ from projections.splits import rebuild as rebuild_splits
 __all__ = [
     "ALL_PROJECTIONS",
     "UNLABELED",
+    "CheckpointInfo",
     "DatasetView",
+    "EpochRecord",
+    "ExperimentEntry",
+    "ExperimentsView",
     "ImageEntry",
     "ImportSummary",
     "JobEntry",
@@ -44,12 +57,15 @@ __all__ = [
     "WorkspaceProjector",
     "dataset",
     "dataset_projection",
+    "experiments",
+    "experiments_projection",
     "jobs",
     "jobs_projection",
     "project",
     "project_list",
     "project_projection",
     "rebuild_dataset",
+    "rebuild_experiments",
     "rebuild_jobs",
     "rebuild_project",
     "rebuild_splits",

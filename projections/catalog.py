@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from projections import dataset, jobs, project, splits
+from projections import dataset, experiments, jobs, project, splits
 from projections.base import Projection
 
 ALL_PROJECTIONS: Mapping[str, Projection[Any]] = MappingProxyType(
@@ -15,6 +15,7 @@ ALL_PROJECTIONS: Mapping[str, Projection[Any]] = MappingProxyType(
         "dataset": dataset.projection,
         "splits": splits.projection,
         "jobs": jobs.projection,
+        "experiments": experiments.projection,
     }
 )
 """name -> projection, for :class:`projections.projector.ProjectProjector`."""

@@ -2,7 +2,9 @@
 
 :class:`ProjectProjector` keeps every view of one project together with the byte offset of the
 log it has read to (an :class:`events.LogTail`), so a refresh decodes and folds only the new
-events. Views it hands out are never changed afterwards (copy-on-write, see
+events: :meth:`~ProjectProjector.refresh` returns them, :meth:`~ProjectProjector.update` (what
+callers that only want the views should use) folds them batch by batch as they are decoded and
+drops them. Views it hands out are never changed afterwards (copy-on-write, see
 :class:`projections.base.SharedContainers`). :class:`WorkspaceProjector` keeps one per project
 folder of a workspace, picks up new folders, and builds the project list.
 """
@@ -13,12 +15,13 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from events import Event, LogTail, SchemaRegistry
+from events import Event, LogCorruptedError, LogTail, SchemaRegistry
 from events.reader import gc_paused, iter_committed
 from projections.base import Projection, View
 from projections.catalog import ALL_PROJECTIONS
@@ -39,7 +42,7 @@ class ProjectProjector:
 
     Example:
         >>> projector = ProjectProjector(path)
-        >>> projector.refresh()
+        >>> projector.update()  # or refresh(), which also returns the new events
         >>> projector.view("dataset").label_counts
     """
 
@@ -89,28 +92,79 @@ class ProjectProjector:
     def refresh(self) -> list[Event]:
         """Read and fold the events appended since the last refresh; returns them (maybe none).
 
+        Callers that only want the views should call :meth:`update`, which never holds every
+        new event at once.
+
         Raises:
             LogCorruptedError: the log is damaged (not merely torn at its end).
             EventLogError: the log was replaced or shrank.
         """
         with self._lock, gc_paused():
-            # All decoded, then all folded: the events are returned, so they are kept anyway,
-            # and folding batch by batch as they are decoded proved slower (the view's records
-            # end up scattered among the kept events).
+            # All decoded, then all folded: the events are returned, so they are all kept
+            # anyway, and folding them batch by batch as they are decoded proved slower (the
+            # views' records end up scattered among the events kept).
             events = self._tail.poll()
             self._loaded = True
             if events:
-                self._fold(events)
+                views = self._working(copy_all=False)
+                self._fold(views, events)
+                self._commit(views)
             return events
 
-    def _fold(self, events: list[Event]) -> None:
+    def update(self) -> int:
+        """Read and fold the events appended since the last refresh; returns how many.
+
+        :meth:`refresh` without returning the events: they are decoded and folded batch by
+        batch (see :func:`events.reader.iter_committed`) and dropped once folded, so a first load
+        never holds every event of the log (faster, and a fraction of the memory). When damage
+        turns up after some batches were folded, the views are left as they were.
+
+        Raises:
+            LogCorruptedError: the log is damaged (not merely torn at its end).
+            EventLogError: the log was replaced or shrank.
+        """
+        with self._lock, gc_paused():
+            try:
+                count = self._update()
+            except LogCorruptedError:
+                # A writer may have been cutting a torn tail while we read: look once more.
+                time.sleep(0.05)
+                count = self._update()
+            self._loaded = True
+            return count
+
+    def _update(self) -> int:
+        count = 0
+        views: dict[str, View] | None = None
+        for chunk in self._tail.batches():
+            if views is None:
+                # When more batches follow, damage may still turn up after some were folded:
+                # then fold into copies of every view (O(1) each), so that they stay as they
+                # were. A read of one batch (the usual refresh) copies only views handed out.
+                views = self._working(copy_all=not chunk.final)
+            if chunk.events:
+                self._fold(views, chunk.events)
+                count += len(chunk.events)
+        if views is not None and count:
+            self._commit(views)
+        return count
+
+    def _working(self, *, copy_all: bool) -> dict[str, View]:
+        """The views to fold new events into: copies of those handed out (or of all)."""
+        handed_out = self._handed_out
+        return {
+            name: view.copy() if copy_all or name in handed_out else view
+            for name, view in self._views.items()
+        }
+
+    def _commit(self, views: dict[str, View]) -> None:
+        self._views = views
+        self._handed_out.clear()
+
+    def _fold(self, views: dict[str, View], events: list[Event]) -> None:
         try:
             for name, projection in self.projections.items():
-                view = self._views[name]
-                if name in self._handed_out:
-                    view = view.copy()
-                self._views[name] = projection.fold(view, events)
-            self._handed_out.clear()
+                views[name] = projection.fold(views[name], events)
         except BaseException:
             # A handler failed part-way: start again from scratch at the next refresh rather
             # than keep views that disagree with the log. Views handed out stay as they were.
@@ -131,7 +185,7 @@ class ProjectProjector:
         """
         with self._lock:
             if not self._loaded:
-                self.refresh()
+                self.update()
             view = self._views[name]
             self._handed_out.add(name)
             return view
@@ -140,7 +194,7 @@ class ProjectProjector:
         """Every view as of the last refresh, by name (the first call reads the log)."""
         with self._lock:
             if not self._loaded:
-                self.refresh()
+                self.update()
             self._handed_out.update(self._views)
             return dict(self._views)
 
@@ -160,7 +214,7 @@ class ProjectProjector:
         """The views ``names`` (all by default) as they were right after event ``seq``."""
         with self._lock:
             if not self._loaded:
-                self.refresh()
+                self.update()
             wanted = list(self.projections if names is None else names)
             for name in wanted:
                 if name not in self.projections:
@@ -259,9 +313,21 @@ class WorkspaceProjector:
                     fresh[project_id] = events
             return fresh
 
+    def update(self) -> dict[str, int]:
+        """:meth:`refresh` without returning the events; project id -> how many were new."""
+        with self._lock:
+            self._scan()
+            self._loaded = True
+            counts: dict[str, int] = {}
+            for project_id, projector in self._projectors.items():
+                count = projector.update()
+                if count:
+                    counts[project_id] = count
+            return counts
+
     def _ensure_loaded(self) -> None:
         if not self._loaded:
-            self.refresh()
+            self.update()
 
     def project_ids(self) -> list[str]:
         """The ids of the project folders found so far (deleted projects included)."""
@@ -280,7 +346,7 @@ class WorkspaceProjector:
             if project_id not in self._projectors:
                 self._scan()
                 if project_id in self._projectors:
-                    self._projectors[project_id].refresh()
+                    self._projectors[project_id].update()
             return self._projectors[project_id]
 
     def project_views(self) -> dict[str, ProjectView]:

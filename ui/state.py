@@ -26,7 +26,7 @@ class AppState:
     def project_list(self) -> list[ProjectView]:
         """Live projects, oldest first, refreshed."""
         with self._lock:
-            self.projects.refresh()
+            self.projects.update()
             return self.projects.project_list()
 
     def projector(self, project_id: str) -> ProjectProjector | None:
@@ -37,11 +37,11 @@ class AppState:
             return None
         with self._lock:
             if project_id not in self.projects.project_ids():
-                self.projects.refresh()
+                self.projects.update()
                 if project_id not in self.projects.project_ids():
                     return None
             projector = self.projects.projector(project_id)
-        projector.refresh()
+        projector.update()
         return projector
 
     def view(self, project_id: str, name: str, at: int | None = None) -> Any:

@@ -24,6 +24,14 @@ LabelKind = Literal["label", "value"]
 MetricMode = Literal["max", "min"]
 
 
+class TaskInputError(ValueError):
+    """The data or the settings cannot be trained on; the message is for the user.
+
+    Raised by task methods (e.g. one class in the train subset, all values equal, an unusable
+    cached weights file); the pipeline reports it as a job input error.
+    """
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model a task offers: its name, family and size, and the smallest input it works at."""
@@ -69,6 +77,8 @@ class Task(ABC):
     default_model: str
     primary_metric: str
     metric_mode: MetricMode
+    metric_names: Sequence[str] = ()
+    """Every metric :meth:`metrics` reports, in display order (the primary one included)."""
     options_model: type[TaskOptions] = TaskOptions
     default_augmentations: dict[str, Any] = {}
 

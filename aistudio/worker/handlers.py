@@ -11,6 +11,7 @@ JobHandler = Callable[[JobContext], JobResult]
 
 HANDLERS: dict[str, str] = {
     "ImportRequested": "aistudio.datasets.importer:run_import",
+    "TrainingRequested": "aistudio.training.job:run_training",
 }
 
 

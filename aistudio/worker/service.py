@@ -137,7 +137,7 @@ class Worker:
         return busy or bool(self.running)
 
     def _scan(self, project_id: str, projector: ProjectProjector) -> bool:
-        projector.refresh()
+        projector.update()
         jobs: JobsView = projector.view("jobs")
         for job_id, running in list(self.running.items()):
             if running.project_id != project_id:

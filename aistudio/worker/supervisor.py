@@ -52,7 +52,7 @@ def jobs_projector(workspace: Workspace, project_id: str) -> ProjectProjector:
 
 def jobs_view(projector: ProjectProjector) -> JobsView:
     """The projector's jobs view, refreshed."""
-    projector.refresh()
+    projector.update()
     view: JobsView = projector.view("jobs")
     return view
 

@@ -8,7 +8,9 @@ written out plainly here as the reference.
 
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events import Event, EventLog, LogCorruptedError
+from events import Event, EventData, EventLog, LogCorruptedError, SchemaRegistry
 from events.envelope import decode_line, decode_lines
-from events.reader import iter_committed, parse_committed, tail_is_torn
+from events.reader import PROMOTE_AFTER, gc_paused, iter_committed, parse_committed, tail_is_torn
 from tests.events._support import build_log, dicts, progress
 
 BATCH_SIZES = [1, 2, 90, 333, 1000, 1 << 18]
@@ -264,3 +266,69 @@ def test_a_tail_moves_on_only_once_every_batch_was_taken(
     assert (
         dicts([e for c in taken for e in c.events]) == expected[: sum(len(c.events) for c in taken)]
     )
+
+
+@pytest.mark.parametrize("batch_bytes", BATCH_SIZES)
+def test_old_versions_are_upcast_in_every_batch(batch_bytes: int) -> None:
+    registry = SchemaRegistry()
+
+    @registry.register("JobProgress", version=2)
+    class _Progress(EventData):
+        job_id: str
+        done: int
+        total: int
+        message: str
+        percent: float
+
+    @registry.upcaster("JobProgress", 1)
+    def _to_v2(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "percent": 100 * data["done"] / data["total"]}
+
+    lines = _lines_of([1, 3, 1, 1, 2, 1])
+    lines[4] = lines[4].replace(b'"type":"JobProgress"', b'"type":"Other"')
+    buf = b"".join(lines)
+    chunks = list(iter_committed(buf, registry=registry, batch_bytes=batch_bytes))
+    got = [e for c in chunks for e in c.events]
+    assert [e.seq for e in got] == list(range(1, 10))
+    assert [(e.type, e.v) for e in got if e.seq != 5] == [("JobProgress", 2)] * 8
+    assert got[4].v == 1 and "percent" not in got[4].data  # a type the registry does not know
+    assert all(e.data["percent"] == e.seq / 10 for e in got if e.seq != 5)
+    assert dicts(parse_committed(buf, registry=registry).events) == dicts(got)
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a cycle: only the collector frees it
+
+
+def test_gc_paused_promotes_a_bulk_of_survivors_and_keeps_collecting_cycles() -> None:
+    assert gc.isenabled()
+    gc.collect()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # nested: the outer one resumes
+            pass
+        assert not gc.isenabled()
+        kept = [[n] for n in range(PROMOTE_AFTER + 1000)]
+        garbage = weakref.ref(_Node())
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    first, last = kept[0], kept[-1]
+    assert sum(o is first or o is last for o in gc.get_objects(generation=2)) == 2  # promoted
+    assert garbage() is not None  # promoted with the rest, found by the next full collection
+    gc.collect()
+    assert garbage() is None
+
+
+def test_gc_paused_leaves_frozen_objects_frozen() -> None:
+    gc.collect()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused():
+            kept = [[n] for n in range(PROMOTE_AFTER + 1000)]
+        assert gc.get_freeze_count() == frozen  # the new objects are left to the collector
+        assert len(kept) > PROMOTE_AFTER
+    finally:
+        gc.unfreeze()
+    assert gc.isenabled()

@@ -11,7 +11,7 @@ from projections.project import ProjectView
 STEPS: tuple[tuple[str, str, str, bool], ...] = (
     ("dataset", "Dataset", "images", True),
     ("split", "Split", "diagram-3", True),
-    ("train", "Train", "cpu", False),
+    ("train", "Train", "cpu", True),
     ("evaluate", "Evaluate", "clipboard-data", False),
     ("export", "Export", "box-arrow-up-right", False),
     ("history", "History", "clock-history", True),
