@@ -331,6 +331,22 @@ def submit(
         )
     if event_type == "CancelRequested":
         return request_cancel(workspace, project_id, str(data.get("job_id", "")), actor)
+    if event_type == "TrainingRequested":
+        # Through the same checks as the Training page and `aistudio train`: the task validates
+        # the config, the split must exist, a resume must be possible.
+        config = data.get("config")
+        if not isinstance(config, dict):
+            raise CommandError("TrainingRequested: config must be a JSON object")
+        resume = data.get("resume") is True
+        return request_training(
+            workspace,
+            project_id,
+            data.get("name") if isinstance(data.get("name"), str) else None,
+            data.get("split") if isinstance(data.get("split"), str) else None,
+            config,
+            actor,
+            resume_experiment=str(data.get("experiment_id")) if resume else None,
+        )
     if event_type == "SplitCreated":
         raise CommandError("create splits with `aistudio split` (it computes the assignment)")
     return _append(workspace, project_id, event_type, data, actor)

@@ -21,9 +21,11 @@ sets every BatchNorm momentum to PyTorch's default 0.1 (measured on scikit-learn
 
 from __future__ import annotations
 
+import itertools
 import logging
 import pickle
 from abc import abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from aistudio.tasks.base import ModelSpec, TargetInfo, Task, TaskInputError
 
 if TYPE_CHECKING:  # importing this module stays torch-free
+    import torch
     from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -254,3 +257,49 @@ class BackboneTask(Task):
         """
         self.model_spec(model)
         return build_backbone(model, self.head_outputs(info), pretrained_weights)
+
+
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
+    """Recompute the BatchNorm running statistics for the model's current weights ("precise BN").
+
+    Evaluation uses running averages of the batch statistics seen while the weights changed; in
+    the first few dozen steps from scratch they lag the weights and evaluation scores near chance
+    although the network is right in training mode (seen on digits at 32 px: MobileNetV3-Small
+    after one epoch of 12 steps scored 0.14 in evaluation mode, 0.66 after this recalibration).
+    This runs the model in training mode without gradients over ``batches`` and sets each
+    running statistic to the plain average over them; the layers' momentum and the model's mode
+    are restored afterwards. It costs one forward pass per batch.
+
+    Args:
+        model: any network; without BatchNorm layers nothing is run.
+        batches: input tensors (already on the model's device), e.g. training images without
+            augmentation.
+
+    Returns:
+        How many batches were run (0: the statistics are unchanged).
+    """
+    import torch
+    from torch import nn
+
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    iterator = iter(batches)
+    first = next(iterator, None)
+    if not norms or first is None:
+        return 0
+    was_training = model.training
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    model.train()
+    count = 0
+    try:
+        with torch.no_grad():
+            for batch in itertools.chain([first], iterator):
+                model(batch)
+                count += 1
+    finally:
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
+        model.train(was_training)
+    return count

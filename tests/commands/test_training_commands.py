@@ -433,3 +433,21 @@ print("ok")
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_submit_goes_through_the_training_checks(workspace: Workspace, project: str) -> None:
+    before = log_size(workspace, project)
+    bad = {
+        "experiment_id": "exp-0badcafe",
+        "name": "x",
+        "split": "default",
+        "config": tiny(model="alexnet"),
+    }
+    with pytest.raises(CommandError, match="unknown model"):
+        commands.submit(workspace, project, "TrainingRequested", bad)
+    with pytest.raises(CommandError, match="config must be a JSON object"):
+        commands.submit(workspace, project, "TrainingRequested", {**bad, "config": 3})
+    assert log_size(workspace, project) == before
+    good = {**bad, "config": tiny()}
+    event = commands.submit(workspace, project, "TrainingRequested", good)
+    assert event.type == "TrainingRequested" and event.data["config"]["model"] == "resnet18"

@@ -22,7 +22,7 @@ from tests.training.support import (
     worker_process,
 )
 
-LONG = {**TINY, "epochs": 40, "batch_size": 8}
+LONG = {**TINY, "epochs": 40}
 """A run that is still going when the test steps in."""
 
 
