@@ -16,7 +16,7 @@ from torch import nn
 
 from aistudio.datasets.demo import digit_images
 from aistudio.tasks import get_task
-from aistudio.tasks.models import MODELS, recalibrate_batchnorm
+from aistudio.tasks.models import recalibrate_batchnorm
 
 TASK = get_task("classification")
 
@@ -86,7 +86,3 @@ def test_recalibration_without_batches_or_batchnorm_changes_nothing() -> None:
     assert recalibrate_batchnorm(nn.Sequential(norm), []) == 0
     assert torch.equal(norm.running_mean, torch.full((2,), 3.0))
     assert recalibrate_batchnorm(nn.Linear(2, 2), [torch.zeros(1, 2)]) == 0
-
-
-def test_every_backbone_shares_the_minimum_size_of_the_check() -> None:
-    assert {spec.min_image_size for spec in MODELS} == {32}
