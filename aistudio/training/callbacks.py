@@ -76,6 +76,7 @@ class EventCallback(pl.Callback):
         self._train_end = 0.0
         self._batches = 0
         self._images = 0
+        self._stepped = False
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -144,7 +145,9 @@ class EventCallback(pl.Callback):
                 epoch * per_epoch + batch_idx + 1,
                 self.info.epochs * per_epoch,
                 f"epoch {epoch + 1}/{self.info.epochs} · step {batch_idx + 1}/{per_epoch}",
+                force=not self._stepped,  # the first step shows at once that training runs
             )
+            self._stepped = True
         self._check_cancel(trainer)
 
     def on_validation_batch_end(

@@ -17,6 +17,7 @@ from aistudio.training.checkpoints import load_model, read_checkpoint, save_atom
 from aistudio.training.data import (
     ImageDataset,
     SubsetData,
+    TrainingDataModule,
     build_augmentation,
     decode_all,
     decode_image,
@@ -113,6 +114,34 @@ def test_images_decode_to_rgb_tensors_and_augment(tmp_path: Path) -> None:
     assert normalised.dtype == torch.float32
     # ImageNet normalisation: pure red is (1 - 0.485) / 0.229 in the red channel.
     assert float(normalised[1, 0].mean()) == pytest.approx((1 - 0.485) / 0.229, abs=0.1)
+
+
+def test_data_module_caches_small_datasets_only(tmp_path: Path) -> None:
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (40, 30), color=(i * 40, 10, 200)).save(path)
+        paths.append(path)
+    train = SubsetData([f"t{i}" for i in range(3)], paths[:3], torch.tensor([0, 1, 0]))
+    val = SubsetData(["v0", "v1"], paths[3:], torch.tensor([1, 0]))
+    flips = Augmentations(horizontal_flip=True)
+    seen: list[tuple[int, int]] = []
+    cached = TrainingDataModule(train, val, 16, 2, num_workers=2, augment=flips)
+    assert cached.decode(on_progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (5, 5)
+    big = TrainingDataModule(train, val, 16, 2, num_workers=2, augment=flips, cache_budget_bytes=0)
+    assert not big.decode() and not big.cached
+    # Workers only where there is work: decoding, or augmenting.
+    assert cached.workers_for(cached.val_dataset()) == 0
+    assert cached.workers_for(cached.train_dataset()) == 2
+    assert big.workers_for(big.val_dataset()) == 2
+    same = [
+        torch.equal(a[0], b[0])
+        for a, b in zip(cached.val_dataloader(), big.val_dataloader(), strict=True)
+    ]
+    assert same == [True]
+    # A last training batch of one image is dropped (BatchNorm cannot train on it).
+    assert [len(batch[0]) for batch in cached.train_dataloader()] == [2]
 
 
 # ---------------------------------------------------------------------- in-process runs
