@@ -30,7 +30,7 @@ from events.schemas.common import TASKS
 logger = logging.getLogger("aistudio")
 F = TypeVar("F", bound=Callable[..., Any])
 
-VIEWS: tuple[str, ...] = ("project", "dataset", "splits", "jobs")
+VIEWS: tuple[str, ...] = ("project", "dataset", "splits", "jobs", "experiments")
 
 
 # ---------------------------------------------------------------------- plumbing

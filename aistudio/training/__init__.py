@@ -10,5 +10,5 @@
 * :mod:`aistudio.training.trainer`: the trainer factory (device, precision, DDP, seed);
 * :mod:`aistudio.training.job`: ``run_training(ctx)``, the job handler.
 
-Importing this package is torch-free; the submodules other than ``config`` import torch.
+Importing this package, ``config`` or ``job`` is torch-free (the job imports torch when it runs).
 """

@@ -83,6 +83,12 @@ def test_classification_through_the_cli(workspace: Workspace, tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     exp = _check_run(workspace, project_id, "classification", 2, result.stdout)
     assert f"training {exp} (first): resnet18, 2 epochs" in result.stderr
+    shown = CliRunner().invoke(
+        cli, ["--workspace", str(workspace.root), "show", project_id, "experiments"]
+    )
+    assert shown.exit_code == 0, shown.output
+    entry = json.loads(shown.stdout)["experiments"][exp]
+    assert entry["status"] == "completed" and len(entry["history"]) == 2
 
 
 def test_regression_through_the_cli(workspace: Workspace, tmp_path: Path) -> None:
