@@ -16,6 +16,7 @@ from types import FrameType
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from aistudio.settings import Settings
 from aistudio.worker import supervisor
@@ -39,7 +40,7 @@ class _LogChanged(FileSystemEventHandler):
         if event.event_type not in self._WRITES:
             return
         path = event.src_path if isinstance(event.src_path, str) else event.src_path.decode()
-        if path.endswith("events.jsonl"):
+        if path.endswith("events.jsonl") or (event.is_directory and event.event_type == "created"):
             self._wake.set()
 
 
@@ -67,6 +68,9 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock: HeldLock | None = None
+        self._handler = _LogChanged(self._wake)
+        self._observer: BaseObserver | None = None
+        self._watched: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self) -> None:
@@ -80,10 +84,14 @@ class Worker:
         self._lock = try_lock(lock_path)
         if self._lock is None:
             raise RuntimeError(f"worker lock {lock_path} is already held")
+        # Not recursive: a project's images and thumbnails (thousands of folders and files while
+        # importing) are none of the worker's business. The projects folder (for new projects)
+        # and each project's own folder (for its events.jsonl) are watched; see _watch.
         observer = Observer()
         self.workspace.projects_dir.mkdir(parents=True, exist_ok=True)
-        observer.schedule(_LogChanged(self._wake), str(self.workspace.projects_dir), recursive=True)
+        observer.schedule(self._handler, str(self.workspace.projects_dir), recursive=False)
         observer.start()
+        self._observer = observer
         restore = self._install_signal_handlers()
         logger.info("worker %s watching %s", self.worker_id, self.workspace.projects_dir)
         try:
@@ -98,6 +106,8 @@ class Worker:
             observer.stop()
             self._shutdown()
             observer.join(timeout=5)
+            self._observer = None
+            self._watched.clear()
             restore()
             self._lock.release()
             lock_path.unlink(missing_ok=True)
@@ -133,8 +143,17 @@ class Worker:
             if projector is None:
                 projector = supervisor.jobs_projector(self.workspace, project_id)
                 self._projectors[project_id] = projector
+            self._watch(project_id)
             busy |= self._scan(project_id, projector)
         return busy or bool(self.running)
+
+    def _watch(self, project_id: str) -> None:
+        """Have watchdog report writes to this project's folder (its log), once."""
+        if self._observer is None or project_id in self._watched:
+            return
+        folder = str(self.workspace.project_dir(project_id))
+        self._observer.schedule(self._handler, folder, recursive=False)
+        self._watched.add(project_id)
 
     def _scan(self, project_id: str, projector: ProjectProjector) -> bool:
         projector.update()
