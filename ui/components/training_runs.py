@@ -8,7 +8,7 @@ page's callbacks stay thin and the tests call these directly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -16,6 +16,7 @@ from dash import html
 from dash.development.base_component import Component
 
 from projections.experiments import ExperimentEntry, ExperimentsView
+from ui.components.timefmt import ago, parse_ts
 from ui.components.training_charts import COMPARE_COLORS, metric_title
 
 # status -> (label, Bootstrap colour, icon)
@@ -54,17 +55,6 @@ CONFIG_ORDER: tuple[str, ...] = (
 
 
 # ---------------------------------------------------------------------- time
-def parse_ts(ts: str | None) -> datetime | None:
-    """An event's ISO time as an aware datetime (None when absent or unreadable)."""
-    if not ts:
-        return None
-    try:
-        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def format_duration(seconds: float | None) -> str:
     """``45 s``, ``3 min 20 s``, ``1 h 05 min`` (``—`` when unknown)."""
     if seconds is None or seconds < 0:
@@ -77,23 +67,6 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes} min {secs:02d} s" if minutes < 10 else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
-
-
-def ago(ts: str | None, now: datetime) -> str:
-    """``just now``, ``3 min ago``, ``2 h ago``, ``yesterday``, ``5 days ago``."""
-    moment = parse_ts(ts)
-    if moment is None:
-        return ""
-    seconds = (now - moment).total_seconds()
-    if seconds < 45:
-        return "just now"
-    if seconds < 3600:
-        return f"{max(round(seconds / 60), 1)} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    if seconds < 2 * 86400:
-        return "yesterday"
-    return f"{int(seconds // 86400)} days ago"
 
 
 # ---------------------------------------------------------------------- status and progress

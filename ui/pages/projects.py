@@ -23,8 +23,10 @@ from aistudio import commands
 from aistudio.commands import CommandError
 from events.schemas.common import TASKS
 from projections.project import ProjectView
+from ui.components.confirm import delete_modal
 from ui.components.empty_state import empty_state
 from ui.components.sidebar import project_page_path
+from ui.components.timefmt import ago, format_date, parse_ts
 from ui.state import get_state
 
 logger = logging.getLogger(__name__)
@@ -85,28 +87,8 @@ def task_info(task: str) -> TaskInfo:
 
 
 # ---------------------------------------------------------------------- time
-def parse_ts(ts: str | None) -> datetime | None:
-    """An event's ISO time (``2026-11-28T12:00:00.123Z``) as an aware datetime, or None."""
-    if not ts:
-        return None
-    try:
-        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def format_date(ts: str | None) -> str:
-    """A date as people read it, in this machine's time zone: ``28 Nov 2026``."""
-    moment = parse_ts(ts)
-    if moment is None:
-        return "—"
-    local = moment.astimezone()
-    return f"{local.day} {local:%b %Y}"
-
-
 def time_ago(ts: str | None, now: datetime | None = None) -> str:
-    """How long ago ``ts`` was: ``just now``, ``3 min ago``, ``2 h ago``, ``yesterday``, …
+    """How long ago ``ts`` was (``never`` when unknown; the date itself after 30 days).
 
     Args:
         ts: an event's ISO time.
@@ -115,22 +97,9 @@ def time_ago(ts: str | None, now: datetime | None = None) -> str:
     moment = parse_ts(ts)
     if moment is None:
         return "never"
-    now = now or datetime.now(timezone.utc)
-    seconds = (now - moment).total_seconds()
-    if seconds < 45:
-        return "just now"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{max(minutes, 1)} min ago"
-    hours = int(seconds // 3600)
-    if hours < 24:
-        return f"{hours} h ago"
-    days = int(seconds // 86400)
-    if days < 2:
-        return "yesterday"
-    if days < 30:
-        return f"{days} days ago"
-    return format_date(ts)
+    if ((now or datetime.now(timezone.utc)) - moment).days >= 30:
+        return format_date(ts)
+    return ago(ts, now)
 
 
 # ---------------------------------------------------------------------- errors
@@ -483,37 +452,7 @@ def _modals() -> list[Component]:
         is_open=False,
         centered=True,
     )
-    delete = dbc.Modal(
-        [
-            dbc.ModalHeader(dbc.ModalTitle("Delete project?")),
-            dbc.ModalBody(
-                [
-                    html.Div(id="projects-delete-body"),
-                    html.Div(id="projects-delete-error", className="mt-2"),
-                ]
-            ),
-            dbc.ModalFooter(
-                [
-                    dbc.Button(
-                        "Cancel",
-                        id="projects-delete-cancel",
-                        color="secondary",
-                        outline=True,
-                        n_clicks=0,
-                    ),
-                    dbc.Button(
-                        [html.I(className="bi bi-trash3 me-1"), "Delete project"],
-                        id="projects-delete-confirm",
-                        color="danger",
-                        n_clicks=0,
-                    ),
-                ]
-            ),
-        ],
-        id="projects-delete-modal",
-        is_open=False,
-        centered=True,
-    )
+    delete = delete_modal("projects", "Delete project?", "Delete project")
     return [rename, delete]
 
 

@@ -26,10 +26,12 @@ from aistudio import commands
 from aistudio.commands import CommandError
 from projections.dataset import DatasetView
 from projections.splits import SplitEntry, SplitsView
+from ui.components.confirm import delete_modal
 from ui.components.empty_state import empty_state, not_found
 from ui.components.sidebar import project_page_path
 from ui.components.theme import themed
 from ui.components.time_travel import parse_at, time_travel_banner
+from ui.components.timefmt import ago, parse_ts
 from ui.state import get_state
 
 logger = logging.getLogger(__name__)
@@ -53,34 +55,13 @@ _SHOWN: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------------- time
-def _parse_ts(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def created_text(ts: str | None, now: datetime | None = None) -> str:
     """``28 Nov 2026 14:02 · 3 min ago`` (local time), or ``—``."""
-    moment = _parse_ts(ts)
+    moment = parse_ts(ts)
     if moment is None:
         return "—"
     local = moment.astimezone()
-    seconds = ((now or datetime.now(timezone.utc)) - moment).total_seconds()
-    if seconds < 45:
-        ago = "just now"
-    elif seconds < 3600:
-        ago = f"{max(round(seconds / 60), 1)} min ago"
-    elif seconds < 86400:
-        ago = f"{int(seconds // 3600)} h ago"
-    elif seconds < 2 * 86400:
-        ago = "yesterday"
-    else:
-        ago = f"{int(seconds // 86400)} days ago"
-    return f"{local.day} {local:%b %Y %H:%M} · {ago}"
+    return f"{local.day} {local:%b %Y %H:%M} · {ago(ts, now)}"
 
 
 # ---------------------------------------------------------------------- the form
@@ -719,37 +700,7 @@ def _preview_card() -> dbc.Card:
 
 
 def _delete_modal() -> dbc.Modal:
-    return dbc.Modal(
-        [
-            dbc.ModalHeader(dbc.ModalTitle("Delete split?")),
-            dbc.ModalBody(
-                [
-                    html.Div(id="split-delete-body"),
-                    html.Div(id="split-delete-error", className="mt-2"),
-                ]
-            ),
-            dbc.ModalFooter(
-                [
-                    dbc.Button(
-                        "Cancel",
-                        id="split-delete-cancel",
-                        color="secondary",
-                        outline=True,
-                        n_clicks=0,
-                    ),
-                    dbc.Button(
-                        [html.I(className="bi bi-trash3 me-1"), "Delete split"],
-                        id="split-delete-confirm",
-                        color="danger",
-                        n_clicks=0,
-                    ),
-                ]
-            ),
-        ],
-        id="split-delete-modal",
-        is_open=False,
-        centered=True,
-    )
+    return delete_modal("split", "Delete split?", "Delete split")
 
 
 def _header(subtitle: str) -> html.Div:
