@@ -7,9 +7,17 @@ Anything unknown is a 404.
 
 from __future__ import annotations
 
-from flask import Flask, Response, abort, send_file
+from flask import Flask, Response, abort, request, send_file
 
 from ui.state import get_state
+
+
+def _as_of(raw: str | None) -> int | None:
+    """The ``?at=SEQ`` of a time-travel page's image address (None when absent or malformed)."""
+    if raw is None or not raw.isdigit():
+        return None
+    seq = int(raw)
+    return seq if seq >= 1 else None
 
 
 def _image_file(project_id: str, image_id: str, kind: str) -> Response:
@@ -18,6 +26,11 @@ def _image_file(project_id: str, image_id: str, kind: str) -> Response:
     if dataset is None:
         abort(404)
     entry = dataset.images.get(image_id)
+    at = _as_of(request.args.get("at"))
+    if entry is None and at is not None:
+        # A time-travel page shows images that may have been removed since: look them up in
+        # the dataset as it was then (still only ids that the project's log has added).
+        entry = state.view(project_id, "dataset", at=at).images.get(image_id)
     if entry is None:
         abort(404)
     workspace = state.workspace

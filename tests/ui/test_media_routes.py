@@ -192,8 +192,16 @@ def test_a_removed_image_is_no_longer_served(
     dataset = commands.dataset_view(workspace, project_id)
     image_id = list(dataset.images)[-1]
     assert client.get(f"/media/{project_id}/image/{image_id}").status_code == 200
-    commands.remove_image(workspace, project_id, image_id, actor="ui")
+    removal = commands.remove_image(workspace, project_id, image_id, actor="ui")
     assert client.get(f"/media/{project_id}/image/{image_id}").status_code == 404
+    # A time-travel page (dataset as of before the removal) still shows it...
+    before = removal.seq - 1
+    for kind in ("image", "thumb"):
+        answer = client.get(f"/media/{project_id}/{kind}/{image_id}?at={before}")
+        assert answer.status_code == 200, kind
+    # ...but not as of the removal or later, nor with a malformed seq.
+    for at in (str(removal.seq), "0", "-1", "x", "1e3"):
+        assert client.get(f"/media/{project_id}/image/{image_id}?at={at}").status_code == 404
 
 
 # ---------------------------------------------------------------------- uploads

@@ -161,7 +161,7 @@ def render_grid(meta: PageMeta, dataset: DatasetView, query: GridQuery) -> GridR
     page = grid_page(dataset, query)
     has_images = bool(dataset.images)
     if page.ids:
-        children = grid_children(meta.project_id, dataset, page.ids)
+        children = grid_children(meta.project_id, dataset, page.ids, meta.at)
     else:
         children = [
             empty_state(
@@ -387,6 +387,6 @@ def detail_update(
     refresh = trigger == "dataset-seq"
     if refresh and shown is not None and signature == shown:
         raise PreventUpdate
-    body = detail_body(meta.project_id, dataset, image_id, meta.task, meta.read_only)
+    body = detail_body(meta.project_id, dataset, image_id, meta.task, meta.read_only, meta.at)
     title = detail_title(dataset.images.get(image_id))
     return body, title, signature, no_update if refresh else None

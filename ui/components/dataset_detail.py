@@ -29,9 +29,17 @@ def detail_title(entry: ImageEntry | None) -> str:
 
 
 def detail_body(
-    project_id: str, dataset: DatasetView, image_id: str | None, task: str, read_only: bool
+    project_id: str,
+    dataset: DatasetView,
+    image_id: str | None,
+    task: str,
+    read_only: bool,
+    at: int | None = None,
 ) -> list[Component]:
-    """The panel's content for ``image_id``: image, metadata and (unless read-only) editor."""
+    """The panel's content for ``image_id``: image, metadata and (unless read-only) editor.
+
+    ``at`` is the seq shown in time travel (the image is fetched as of then).
+    """
     entry = dataset.images.get(image_id or "")
     if entry is None:
         return [
@@ -45,12 +53,12 @@ def detail_body(
     children: list[Component] = [
         html.A(
             html.Img(
-                src=image_url(project_id, entry.image_id),
+                src=image_url(project_id, entry.image_id, at),
                 alt=entry.filename,
                 className="dataset-detail-image" + (" pixelated" if small else ""),
                 id="dataset-detail-image",
             ),
-            href=image_url(project_id, entry.image_id),
+            href=image_url(project_id, entry.image_id, at),
             target="_blank",
             title="Open the original in a new tab",
             className="d-block mb-3",

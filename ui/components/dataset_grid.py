@@ -100,22 +100,28 @@ def format_value(value: float) -> str:
     return f"{value:.4g}"
 
 
-def thumb_url(project_id: str, image_id: str) -> str:
-    """The thumbnail's address (served by the media route)."""
-    return f"/media/{project_id}/thumb/{image_id}"
+def _as_of(at: int | None) -> str:
+    # In time travel, the media route looks the image up in the dataset as it was then
+    # (it may have been removed since).
+    return f"?at={at}" if at is not None else ""
 
 
-def image_url(project_id: str, image_id: str) -> str:
-    """The original image's address (served by the media route)."""
-    return f"/media/{project_id}/image/{image_id}"
+def thumb_url(project_id: str, image_id: str, at: int | None = None) -> str:
+    """The thumbnail's address (served by the media route), as of seq ``at`` if given."""
+    return f"/media/{project_id}/thumb/{image_id}{_as_of(at)}"
 
 
-def thumb(project_id: str, entry: ImageEntry) -> html.Div:
+def image_url(project_id: str, image_id: str, at: int | None = None) -> str:
+    """The original image's address (served by the media route), as of seq ``at`` if given."""
+    return f"/media/{project_id}/image/{image_id}{_as_of(at)}"
+
+
+def thumb(project_id: str, entry: ImageEntry, at: int | None = None) -> html.Div:
     """One clickable thumbnail: the image and its label."""
     unlabeled = entry.label is None and entry.value is None
     return html.Div(
         [
-            html.Img(src=thumb_url(project_id, entry.image_id), alt=entry.filename),
+            html.Img(src=thumb_url(project_id, entry.image_id, at), alt=entry.filename),
             html.Div(
                 label_text(entry),
                 className="thumb-label" + (" text-body-secondary fst-italic" if unlabeled else ""),
@@ -130,10 +136,12 @@ def thumb(project_id: str, entry: ImageEntry) -> html.Div:
     )
 
 
-def grid_children(project_id: str, dataset: DatasetView, ids: list[str]) -> list[Component]:
-    """The thumbnails of ``ids``."""
+def grid_children(
+    project_id: str, dataset: DatasetView, ids: list[str], at: int | None = None
+) -> list[Component]:
+    """The thumbnails of ``ids`` (``at``: the seq shown in time travel)."""
     images = dataset.images
-    return [thumb(project_id, images[image_id]) for image_id in ids]
+    return [thumb(project_id, images[image_id], at) for image_id in ids]
 
 
 def count_text(total: int, dataset: DatasetView, filtered: bool) -> str:
