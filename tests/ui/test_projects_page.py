@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import Any
@@ -16,6 +15,7 @@ from aistudio import commands
 from aistudio.workspace import Workspace
 from events.schemas.common import TASKS
 from projections.project import ProjectView
+from tests.ui.layout_tree import by_id, text_of, walk
 from ui.state import AppState
 
 
@@ -27,30 +27,6 @@ def page(dash_app: dash.Dash, ui_state: AppState) -> ModuleType:
     """
     module = next(p["module"] for p in dash.page_registry.values() if p["path"] == "/")
     return sys.modules[module]
-
-
-def walk(node: Any) -> Iterator[Any]:
-    """Every component and string of a layout tree (or of a list of trees)."""
-    if isinstance(node, (list, tuple)):
-        for item in node:
-            yield from walk(item)
-        return
-    yield node
-    children = getattr(node, "children", None)
-    if children is None or isinstance(node, str):
-        return
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        yield from walk(child)
-
-
-def text_of(node: Any) -> str:
-    """The text of a layout tree, pieces separated by spaces."""
-    return " ".join(str(n) for n in walk(node) if isinstance(n, (str, int, float)))
-
-
-def by_id(node: Any, wanted: Any) -> list[Any]:
-    """The components of a tree with this id."""
-    return [n for n in walk(node) if getattr(n, "id", None) == wanted]
 
 
 def links(node: Any) -> dict[str, str]:

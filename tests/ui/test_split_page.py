@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -16,6 +15,8 @@ from aistudio import commands
 from aistudio.datasets.demo import write_digits_imagefolder
 from aistudio.worker.service import Worker
 from aistudio.workspace import Workspace
+from tests.ui.layout_tree import by_id, walk
+from tests.ui.layout_tree import text_of as layout_text
 from ui.state import AppState
 
 N_PER_CLASS = 4  # 10 digit classes: 40 images
@@ -67,28 +68,9 @@ def digits(ui_workspace: Workspace, digits_template: tuple[Workspace, str]) -> s
     return pid
 
 
-def walk(node: Any) -> Iterator[Any]:
-    """Every component and string of a layout tree (or of a list of trees)."""
-    if isinstance(node, (list, tuple)):
-        for item in node:
-            yield from walk(item)
-        return
-    yield node
-    children = getattr(node, "children", None)
-    if children is None or isinstance(node, str):
-        return
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        yield from walk(child)
-
-
 def text_of(node: Any) -> str:
     """The text of a layout tree, pieces joined as a browser would show them inline."""
-    return "".join(str(n) for n in walk(node) if isinstance(n, (str, int, float)))
-
-
-def by_id(node: Any, wanted: Any) -> list[Any]:
-    """The components of a tree with this id."""
-    return [n for n in walk(node) if getattr(n, "id", None) == wanted]
+    return layout_text(node, sep="")
 
 
 def one(node: Any, wanted: Any) -> Any:
