@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from events.schemas import dataset, jobs, project, split, training
+from events.schemas import dataset, evaluation, export, jobs, project, split, training
 
-__all__ = ["dataset", "jobs", "project", "split", "training"]
+__all__ = ["dataset", "evaluation", "export", "jobs", "project", "split", "training"]

@@ -115,7 +115,8 @@ def _edit(lines: list[bytes], edit: tuple[Any, ...]) -> bytes:
         lines.insert(at, edit[2] + b"\n")
     elif kind == "flip":
         line = bytearray(lines[at])
-        line[edit[2] % (len(line) - 1)] ^= 0x5A  # never the newline
+        if len(line) > 1:  # an empty garbage line is only its newline: nothing to flip
+            line[edit[2] % (len(line) - 1)] ^= 0x5A  # never the newline
         lines[at] = bytes(line)
     elif kind == "version 0":
         lines[at] = lines[at].replace(b'"v":1', b'"v":0')
