@@ -5,6 +5,7 @@ This module is torch-free: the web process imports it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -178,16 +179,67 @@ class Workspace:
             raise WorkspaceError(f"checkpoint must be best or last, not {which!r}")
         return self.experiment_dir(project_id, experiment_id) / "checkpoints" / f"{which}.ckpt"
 
-    def evaluation_results_path(self, project_id: str, experiment_id: str) -> Path:
-        return self.experiment_dir(project_id, experiment_id) / "evaluation" / "results.jsonl"
+    def evaluation_dir(self, project_id: str, experiment_id: str) -> Path:
+        """Where an experiment's evaluation files live (one evaluation at a time)."""
+        return self.experiment_dir(project_id, experiment_id) / "evaluation"
 
-    def export_path(self, project_id: str, experiment_id: str, export_id: str) -> Path:
+    def evaluation_results_path(self, project_id: str, experiment_id: str) -> Path:
+        """Per-image results of the evaluation: JSON lines, one row per image."""
+        return self.evaluation_dir(project_id, experiment_id) / "results.jsonl"
+
+    def evaluation_report_path(self, project_id: str, experiment_id: str) -> Path:
+        """Per-class figures, confusion matrix, curves and sweeps of the evaluation (JSON)."""
+        return self.evaluation_dir(project_id, experiment_id) / "report.json"
+
+    def export_dir(self, project_id: str, experiment_id: str, export_id: str) -> Path:
         return (
-            self.experiment_dir(project_id, experiment_id)
-            / "exports"
-            / check_id("xpt", export_id)
-            / "model.onnx"
+            self.experiment_dir(project_id, experiment_id) / "exports" / check_id("xpt", export_id)
         )
+
+    def export_path(
+        self, project_id: str, experiment_id: str, export_id: str, fmt: str = "onnx"
+    ) -> Path:
+        """The exported model file: ``model.onnx`` (ONNX) or ``model.pt`` (TorchScript)."""
+        names = {"onnx": "model.onnx", "torchscript": "model.pt"}
+        if fmt not in names:
+            raise WorkspaceError(f"unknown export format {fmt!r}: choose one of {', '.join(names)}")
+        return self.export_dir(project_id, experiment_id, export_id) / names[fmt]
+
+    def experiment_file(self, project_id: str, experiment_id: str, name: str) -> Path:
+        """The file an event names relative to the experiment's folder (``FileRef.name``).
+
+        Raises:
+            WorkspaceError: the name is absolute, has ``..`` parts, or leads outside the folder.
+        """
+        root = self.experiment_dir(project_id, experiment_id)
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise WorkspaceError(f"not a plain relative file name: {name!r}")
+        path = root.joinpath(*parts)
+        if not is_within(path, root):
+            raise WorkspaceError(f"{name!r} leads outside the experiment's folder")
+        return path
+
+    def read_experiment_file(
+        self, project_id: str, experiment_id: str, name: str, sha256: str
+    ) -> bytes:
+        """The bytes of a file an event names, checked against the sha256 the event recorded.
+
+        Raises:
+            WorkspaceError: the file is missing, unreadable or not the one the event names.
+        """
+        path = self.experiment_file(project_id, experiment_id, name)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise WorkspaceError(f"{name} of {experiment_id} no longer exists") from None
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read {name} of {experiment_id}: {exc}") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise WorkspaceError(
+                f"{name} of {experiment_id} has changed since it was written (sha256 differs)"
+            )
+        return data
 
 
 def is_within(path: Path, root: Path) -> bool:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:  # torch only for type checkers: importing this module stays torch-free
+    import numpy as np
     import torch
     from torch import nn
 
@@ -65,6 +66,25 @@ class TargetInfo:
     classes: list[str] = field(default_factory=list)
     mean: float = 0.0
     std: float = 1.0
+
+
+@dataclass
+class EvaluationOutput:
+    """What a task makes of a whole evaluation pass (see :meth:`Task.evaluate`).
+
+    Attributes:
+        metrics: the scalar figures, by name (scikit-learn's definitions), the primary one first.
+        rows: one dict per image, in the order of the outputs, with the task's per-image fields
+            (JSON-able: ``target``, ``prediction`` and, for classification, ``confidence``,
+            ``correct``, ``scores``; for regression, ``error``). The evaluator adds
+            ``image_id``, ``subset`` and ``label_changed``.
+        report: everything else the Evaluation page plots (JSON-able): per-class figures,
+            confusion matrix, curves, sweeps, histograms.
+    """
+
+    metrics: dict[str, float]
+    rows: list[dict[str, Any]]
+    report: dict[str, Any]
 
 
 class Task(ABC):
@@ -123,3 +143,26 @@ class Task(ABC):
         self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
     ) -> MetricResult:
         """Metrics of a whole pass, from the stacked outputs and targets."""
+
+    def evaluate(  # EVALUATION-HELPER: make abstract once both tasks implement it
+        self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
+    ) -> EvaluationOutput:
+        """Figures, per-image rows and plot data of an evaluation pass (outputs of the model
+        in eval mode and the targets :meth:`target` built, stacked, in the same order)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ export (numpy)
+    @abstractmethod
+    def decode_outputs(self, outputs: np.ndarray, info: TargetInfo) -> np.ndarray:
+        """The predictions of raw model outputs ``(N, …)``: one per image (a class index, a
+        value in the data's unit, …). Used to compare an export with PyTorch."""
+
+    @abstractmethod
+    def agreement(self, a: np.ndarray, b: np.ndarray, info: TargetInfo, tolerance: float) -> float:
+        """Share of images whose predictions ``a`` and ``b`` (from :meth:`decode_outputs`) are
+        the same (equal classes; values within ``tolerance`` standard deviations)."""
+
+    @abstractmethod
+    def export_metadata(self, info: TargetInfo) -> dict[str, Any]:
+        """The task's part of an exported model's metadata: how to read the outputs (class
+        names, or the scaling that turns the output into a value). JSON-able values."""

@@ -17,6 +17,7 @@ from aistudio.tasks.base import MetricResult, TargetInfo, TaskInputError, TaskOp
 from aistudio.tasks.models import BackboneTask
 
 if TYPE_CHECKING:  # importing this module stays torch-free
+    import numpy as np
     import torch
     from torch import nn
 
@@ -153,6 +154,28 @@ class ClassificationTask(BackboneTask):
             "f1_macro": float(f1[present].mean()),
         }
         return MetricResult(values=values, primary=self.primary_metric)
+
+    # ------------------------------------------------------------------ export (numpy)
+    def decode_outputs(self, outputs: np.ndarray, info: TargetInfo) -> np.ndarray:
+        """The predicted class index of each row of logits ``(N, C)``."""
+        import numpy as np
+
+        return np.asarray(outputs).reshape(len(outputs), -1).argmax(axis=1)
+
+    def agreement(self, a: np.ndarray, b: np.ndarray, info: TargetInfo, tolerance: float) -> float:
+        """Share of images given the same class by both."""
+        import numpy as np
+
+        if len(a) == 0:
+            return 1.0
+        return float(np.mean(np.asarray(a) == np.asarray(b)))
+
+    def export_metadata(self, info: TargetInfo) -> dict[str, Any]:
+        """The class names, in output order, and how to read the logits."""
+        return {
+            "classes": list(info.classes),
+            "output": "logits, one per class in the order of classes; softmax gives probabilities",
+        }
 
     def _options(self, options: TaskOptions) -> ClassificationOptions:
         if isinstance(options, ClassificationOptions):

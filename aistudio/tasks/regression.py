@@ -24,6 +24,7 @@ from aistudio.tasks.base import MetricResult, TargetInfo, TaskInputError, TaskOp
 from aistudio.tasks.models import BackboneTask
 
 if TYPE_CHECKING:  # importing this module stays torch-free
+    import numpy as np
     import torch
     from torch import nn
 
@@ -147,6 +148,29 @@ class RegressionTask(BackboneTask):
             "r2": r2,
         }
         return MetricResult(values=values, primary=self.primary_metric)
+
+    # ------------------------------------------------------------------ export (numpy)
+    def decode_outputs(self, outputs: np.ndarray, info: TargetInfo) -> np.ndarray:
+        """The value of each output, in the data's unit (``output * std + mean``)."""
+        import numpy as np
+
+        return np.asarray(outputs, dtype=np.float64).reshape(len(outputs)) * info.std + info.mean
+
+    def agreement(self, a: np.ndarray, b: np.ndarray, info: TargetInfo, tolerance: float) -> float:
+        """Share of images whose values differ by at most ``tolerance`` standard deviations."""
+        import numpy as np
+
+        if len(a) == 0:
+            return 1.0
+        diff = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+        return float(np.mean(diff <= tolerance * info.std))
+
+    def export_metadata(self, info: TargetInfo) -> dict[str, Any]:
+        """The scaling that turns the single output into a value in the data's unit."""
+        return {
+            "target_scaling": {"mean": info.mean, "std": info.std},
+            "output": "one normalised value per image: value = output * std + mean",
+        }
 
     def _options(self, options: TaskOptions) -> RegressionOptions:
         if isinstance(options, RegressionOptions):

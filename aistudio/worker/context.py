@@ -22,7 +22,15 @@ logger = logging.getLogger(__name__)
 
 
 class JobInputError(Exception):
-    """The command cannot be carried out because of its input; the message is for the user."""
+    """The command cannot be carried out because of its input; the message is for the user.
+
+    ``events``: facts the job established before failing (say, an export's validation figures),
+    appended together with ``JobFailed`` in one all-or-nothing append.
+    """
+
+    def __init__(self, message: str, events: list[NewEvent] | None = None) -> None:
+        super().__init__(message)
+        self.events: list[NewEvent] = list(events or [])
 
 
 class JobCancelledError(Exception):

@@ -12,6 +12,8 @@ JobHandler = Callable[[JobContext], JobResult]
 HANDLERS: dict[str, str] = {
     "ImportRequested": "aistudio.datasets.importer:run_import",
     "TrainingRequested": "aistudio.training.job:run_training",
+    "EvaluationRequested": "aistudio.evaluation.job:run_evaluation",
+    "ExportRequested": "aistudio.export.job:run_export",
 }
 
 

@@ -78,7 +78,7 @@ def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
         end("JobCancelled", {"reason": "cancelled on request"})
         return "cancelled"
     except JobInputError as exc:
-        end("JobFailed", {"error": str(exc)[:_MAX_ERROR], "reason": "error"})
+        end("JobFailed", {"error": str(exc)[:_MAX_ERROR], "reason": "error"}, exc.events)
         return "failed"
     except JobInterruptedError:
         end(
