@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -26,11 +27,20 @@ from aistudio.settings import SettingsError
 from aistudio.workspace import Workspace, WorkspaceError
 from events import Event, EventLog, EventLogError, LogCorruptedError, verify_log
 from events.schemas.common import TASKS
+from events.schemas.export import EXPORT_FORMATS
 
 logger = logging.getLogger("aistudio")
 F = TypeVar("F", bound=Callable[..., Any])
 
-VIEWS: tuple[str, ...] = ("project", "dataset", "splits", "jobs", "experiments")
+VIEWS: tuple[str, ...] = (
+    "project",
+    "dataset",
+    "splits",
+    "experiments",
+    "evaluation",
+    "exports",
+    "jobs",
+)
 
 
 # ---------------------------------------------------------------------- plumbing
@@ -416,6 +426,127 @@ def _training_result_line(ws: Workspace, project_id: str, job_id: str, experimen
         f"{experiment_id}: best {done['metric']} {done['best_value']:.4g} at epoch "
         f"{done['best_epoch']} ({epochs} epochs{early}, {done.get('duration_s', 0):.0f} s)"
     )
+
+
+# ---------------------------------------------------------------------- evaluation and export
+@cli.command("evaluate")
+@click.argument("project_ref", metavar="PROJECT")
+@click.argument("experiment_ref", metavar="EXPERIMENT")
+@click.option("--checkpoint", type=click.Choice(commands.CHECKPOINTS), default="best")
+@click.option(
+    "--subsets",
+    default="test",
+    show_default=True,
+    help="Comma-separated subsets of the experiment's split, pooled (train, val, test).",
+)
+@click.option("--reset", is_flag=True, help="Remove the experiment's evaluation instead.")
+@click.option("--wait", is_flag=True, help="Wait for the evaluation (runs it if no worker).")
+@workspace_option
+@click.pass_context
+@handle_errors
+def evaluate(
+    ctx: click.Context,
+    project_ref: str,
+    experiment_ref: str,
+    checkpoint: str,
+    subsets: str,
+    reset: bool,
+    wait: bool,
+    workspace_dir: Path | None,
+) -> None:
+    """Evaluate EXPERIMENT of PROJECT on the subsets of its split; prints the job id."""
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    if reset:
+        event = commands.reset_evaluation(ws, project_id, experiment_ref, actor="cli")
+        click.echo(event.id)
+        return
+    chosen = [s.strip() for s in subsets.split(",") if s.strip()]
+    event = commands.request_evaluation(
+        ws, project_id, experiment_ref, checkpoint, chosen, actor="cli"
+    )
+    click.echo(event.id)
+    exp = event.data["experiment_id"]
+    click.echo(
+        f"evaluating {exp} ({checkpoint} checkpoint) on {', '.join(event.data['subsets'])}",
+        err=True,
+    )
+    if not wait:
+        return
+    _report_end(_wait(ws, project_id, event.id))
+    entry = commands.evaluations_view(ws, project_id).get(exp)
+    if entry is not None and entry.status == "completed":
+        figures = ", ".join(f"{k} {v:.4g}" for k, v in entry.metrics.items())
+        click.echo(f"{exp}: {entry.images} images; {figures}")
+
+
+@cli.command("export")
+@click.argument("project_ref", metavar="PROJECT")
+@click.argument("experiment_ref", metavar="EXPERIMENT")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="onnx")
+@click.option("--checkpoint", type=click.Choice(commands.CHECKPOINTS), default="best")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the exported file here (waits for the export).",
+)
+@click.option("--wait", is_flag=True, help="Wait for the export (runs it if no worker).")
+@workspace_option
+@click.pass_context
+@handle_errors
+def export(
+    ctx: click.Context,
+    project_ref: str,
+    experiment_ref: str,
+    fmt: str,
+    checkpoint: str,
+    output: Path | None,
+    wait: bool,
+    workspace_dir: Path | None,
+) -> None:
+    """Export EXPERIMENT of PROJECT (ONNX or TorchScript), validated; prints the job id."""
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    if output is not None and output.exists() and output.is_dir():
+        raise CommandError(f"--output {output} is a folder: give a file name")
+    event = commands.request_export(ws, project_id, experiment_ref, checkpoint, fmt, actor="cli")
+    click.echo(event.id)
+    export_id = event.data["export_id"]
+    click.echo(
+        f"exporting {event.data['experiment_id']} ({checkpoint} checkpoint) as {fmt}: {export_id}",
+        err=True,
+    )
+    if not wait and output is None:
+        return
+    job = _wait(ws, project_id, event.id)
+    entry = commands.exports_view(ws, project_id).get(export_id)
+    if entry is not None and entry.validation is not None:
+        check = entry.validation
+        click.echo(
+            f"{export_id}: {check.images} images, max abs diff {check.max_abs_diff:.3g} "
+            f"(tolerance {check.tolerance:g}), agreement {check.agreement:.1%}"
+            + ("" if check.passed else " - FAILED validation"),
+            err=job.status != "succeeded",
+        )
+    _report_end(job)
+    if output is not None:
+        path, _name = commands.export_file(ws, project_id, export_id)
+        _copy_atomically(path, output)
+        click.echo(f"wrote {output}", err=True)
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` through a temporary file in the target's folder."""
+    target = target.expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CommandError(f"cannot write {target}: {exc}") from None
 
 
 # ---------------------------------------------------------------------- jobs

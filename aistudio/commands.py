@@ -7,11 +7,16 @@ This module is torch-free: the web process imports it.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from aistudio.tasks.base import ModelSpec, TaskInputError
 from aistudio.workspace import Workspace, WorkspaceError, new_id
@@ -26,11 +31,16 @@ from events import (
     registry,
 )
 from events.schemas.common import TASKS
+from events.schemas.export import EXPORT_FORMATS, ExportOptions
 from projections import project as project_projection
 from projections.dataset import DatasetView
 from projections.dataset import rebuild as rebuild_dataset
-from projections.experiments import ExperimentsView
+from projections.evaluations import EvaluationEntry, EvaluationsView, FileInfo
+from projections.evaluations import rebuild as rebuild_evaluations
+from projections.experiments import ExperimentEntry, ExperimentsView
 from projections.experiments import rebuild as rebuild_experiments
+from projections.exports import ExportsView
+from projections.exports import rebuild as rebuild_exports
 from projections.project import ProjectView
 
 if TYPE_CHECKING:
@@ -54,6 +64,8 @@ _JOB_ONLY_TYPES = frozenset(
         "ClassesDefined",
         "ImportSkipped",
         "ImportCompleted",
+        "EvaluationCompleted",
+        "ExportCompleted",
     }
 )
 
@@ -346,6 +358,31 @@ def submit(
             config,
             actor,
             resume_experiment=str(data.get("experiment_id")) if resume else None,
+        )
+    if event_type == "EvaluationRequested":
+        raw_subsets = data.get("subsets", ["test"])
+        return request_evaluation(
+            workspace,
+            project_id,
+            str(data.get("experiment_id", "")),
+            str(data.get("checkpoint", "best")),
+            [str(s) for s in raw_subsets] if isinstance(raw_subsets, list) else [""],
+            actor,
+            data.get("batch_size") if isinstance(data.get("batch_size"), int) else None,
+        )
+    if event_type == "EvaluationReset":
+        return reset_evaluation(workspace, project_id, str(data.get("experiment_id", "")), actor)
+    if event_type == "ExportRequested":
+        _validate(event_type, data)  # shape first (ids, formats, options), then the checks
+        return request_export(
+            workspace,
+            project_id,
+            data["experiment_id"],
+            data.get("checkpoint", "best"),
+            data.get("format", "onnx"),
+            data.get("options"),
+            actor,
+            export_id=data["export_id"],
         )
     if event_type == "SplitCreated":
         raise CommandError("create splits with `aistudio split` (it computes the assignment)")
@@ -809,6 +846,339 @@ def cancel_training(
     if not entry.is_active:
         raise CommandError(f"experiment {entry.name!r} is not running ({entry.status})")
     return request_cancel(workspace, project_id, entry.job_id, actor)
+
+
+# ---------------------------------------------------------------------- evaluation and export
+EVALUATION_SUBSETS: tuple[str, ...] = ("train", "val", "test")
+CHECKPOINTS: tuple[str, ...] = ("best", "last")
+
+
+def evaluations_view(workspace: Workspace, project_id: str) -> EvaluationsView:
+    """The project's evaluations view, rebuilt from its log."""
+    return rebuild_evaluations(_log(workspace, project_id).read())
+
+
+def exports_view(workspace: Workspace, project_id: str) -> ExportsView:
+    """The project's exports view, rebuilt from its log."""
+    return rebuild_exports(_log(workspace, project_id).read())
+
+
+def _model_views(
+    workspace: Workspace, project_id: str
+) -> tuple[int, DatasetView, ExperimentsView, EvaluationsView, ExportsView]:
+    """The last seq and the views a model command checks, from one read of the log."""
+    events = events_of(workspace, project_id)
+    seq = events[-1].seq if events else 0
+    return (
+        seq,
+        rebuild_dataset(events),
+        rebuild_experiments(events),
+        rebuild_evaluations(events),
+        rebuild_exports(events),
+    )
+
+
+def _checkpoint_of(
+    workspace: Workspace, project_id: str, entry: ExperimentEntry, checkpoint: str
+) -> None:
+    """Refuse a checkpoint the experiment does not have (in its log, or on disk)."""
+    if checkpoint not in CHECKPOINTS:
+        raise CommandError(f"checkpoint must be best or last, not {checkpoint!r}")
+    if entry.is_active:
+        raise CommandError(
+            f"experiment {entry.name!r} is still {entry.status}: wait for it to end or cancel it"
+        )
+    if checkpoint not in entry.checkpoints:
+        have = ", ".join(entry.checkpoints) or "none"
+        raise CommandError(
+            f"experiment {entry.name!r} has no {checkpoint} checkpoint (it has: {have})"
+        )
+    if not workspace.checkpoint_path(project_id, entry.experiment_id, checkpoint).is_file():
+        raise CommandError(
+            f"the {checkpoint} checkpoint file of {entry.name!r} is missing from the workspace"
+        )
+
+
+def _labelled_in(dataset: DatasetView, split: str, subsets: set[str], label_kind: str) -> int:
+    """How many images of ``split``'s ``subsets`` carry a label (or a value)."""
+    members = dataset.splits.get(split, {})
+    images = dataset.images
+    by_label = label_kind == "label"
+    count = 0
+    for image_id, subset in members.items():
+        if subset in subsets:
+            entry = images.get(image_id)
+            if entry is not None and (entry.label if by_label else entry.value) is not None:
+                count += 1
+    return count
+
+
+def request_evaluation(
+    workspace: Workspace,
+    project_id: str,
+    experiment: str,
+    checkpoint: str = "best",
+    subsets: Sequence[str] = ("test",),
+    actor: str = "cli",
+    batch_size: int | None = None,
+) -> Event:
+    """Check and append ``EvaluationRequested``: ``experiment`` (id or name)'s ``checkpoint``
+    on the pooled ``subsets`` of its split.
+
+    Refused when the experiment is training, lacks the checkpoint, has an evaluation already
+    (reset it first) or one running, or when the subsets hold no annotated image.
+
+    Returns:
+        The command event (its id is the job id).
+    """
+    chosen = [s.strip() for s in subsets if s and s.strip()]
+    unknown = [s for s in chosen if s not in EVALUATION_SUBSETS]
+    if unknown:
+        raise CommandError(
+            f"unknown subset {unknown[0]!r}: choose among {', '.join(EVALUATION_SUBSETS)}"
+        )
+    if not chosen:
+        raise CommandError("choose at least one subset to evaluate on (train, val or test)")
+    task = _task(project_task(workspace, project_id))
+    for _attempt in range(5):
+        seq, dataset, experiments, evaluations, _exports = _model_views(workspace, project_id)
+        experiment_id = resolve_experiment(workspace, project_id, experiment, experiments)
+        entry = experiments.experiments[experiment_id]
+        _checkpoint_of(workspace, project_id, entry, checkpoint)
+        current = evaluations.get(experiment_id)
+        if current is not None and current.is_pending:
+            raise CommandError(
+                f"experiment {entry.name!r} is being evaluated: wait for it or cancel it"
+            )
+        if current is not None and current.status == "completed":
+            raise CommandError(
+                f"experiment {entry.name!r} already has an evaluation: reset it first"
+            )
+        if entry.split not in dataset.splits:
+            raise CommandError(f"the split {entry.split!r} of {entry.name!r} no longer exists")
+        if _labelled_in(dataset, entry.split, set(chosen), task.label_kind) == 0:
+            what = "labelled" if task.label_kind == "label" else "annotated"
+            raise CommandError(
+                f"the {', '.join(chosen)} subset{'s' if len(chosen) > 1 else ''} of split "
+                f"{entry.split!r} {'have' if len(chosen) > 1 else 'has'} no {what} image"
+            )
+        data: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "checkpoint": checkpoint,
+            "subsets": chosen,
+        }
+        if batch_size is not None:
+            data["batch_size"] = batch_size
+        try:
+            return _append(
+                workspace, project_id, "EvaluationRequested", data, actor, expected_seq=seq
+            )
+        except ConcurrencyError:
+            continue
+    raise CommandError("the project kept changing while the evaluation was checked; try again")
+
+
+def reset_evaluation(
+    workspace: Workspace, project_id: str, experiment: str, actor: str = "cli"
+) -> Event:
+    """Remove the evaluation of ``experiment`` (id or name): ``EvaluationReset``, then its files.
+
+    The event is appended first: a crash before the files are deleted leaves files no view
+    names (the next evaluation overwrites them), never a view naming missing files. Only the
+    files the evaluation recorded, unchanged, are deleted.
+    """
+    for _attempt in range(5):
+        seq, _dataset, experiments, evaluations, _exports = _model_views(workspace, project_id)
+        experiment_id = resolve_experiment(workspace, project_id, experiment, experiments)
+        current = evaluations.get(experiment_id)
+        name = experiments.experiments[experiment_id].name
+        if current is None:
+            raise CommandError(f"experiment {name!r} has no evaluation to reset")
+        if current.is_pending:
+            raise CommandError(
+                f"the evaluation of {name!r} is still running: cancel it before resetting"
+            )
+        try:
+            event = _append(
+                workspace,
+                project_id,
+                "EvaluationReset",
+                {"experiment_id": experiment_id},
+                actor,
+                expected_seq=seq,
+            )
+        except ConcurrencyError:
+            continue
+        for ref in (current.results, current.report):
+            if ref is not None:
+                _remove_recorded_file(workspace, project_id, experiment_id, ref)
+        return event
+    raise CommandError("the project kept changing while the reset was checked; try again")
+
+
+def _remove_recorded_file(
+    workspace: Workspace, project_id: str, experiment_id: str, ref: FileInfo
+) -> None:
+    try:
+        path = workspace.experiment_file(project_id, experiment_id, ref.name)
+    except WorkspaceError as exc:
+        logger.warning("not removing %s: %s", ref.name, exc)
+        return
+    try:
+        if path.is_file() and file_sha256(path) == ref.sha256:
+            path.unlink()
+    except OSError as exc:
+        logger.warning("could not remove %s: %s", path, exc)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_evaluation(path: Path, sha256: str, report_path: Path, report_sha: str) -> Any:
+    import orjson
+
+    rows_bytes = _verified_bytes(path, sha256)
+    report_bytes = _verified_bytes(report_path, report_sha)
+    try:
+        rows = [orjson.loads(line) for line in rows_bytes.splitlines() if line.strip()]
+        report = orjson.loads(report_bytes)
+    except orjson.JSONDecodeError as exc:
+        raise CommandError(f"the evaluation files are not valid JSON: {exc}") from None
+    return rows, report
+
+
+def _verified_bytes(path: Path, sha256: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"{path.name} of this evaluation no longer exists") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path.name}: {exc}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise CommandError(f"{path.name} has changed since the evaluation wrote it")
+    return data
+
+
+def load_evaluation(
+    workspace: Workspace, project_id: str, entry: EvaluationEntry
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The per-image rows and the report of a completed evaluation, checked by sha256.
+
+    The parsed files of the last few evaluations are cached (by path and sha256; the files'
+    presence and sizes are checked on every call), so pages re-rendering every second do not
+    read them again. The rows and report returned are shared: do not change them.
+
+    Raises:
+        CommandError: the evaluation is not completed, or its files are missing or changed.
+    """
+    if entry.status != "completed" or entry.results is None or entry.report is None:
+        raise CommandError(f"the evaluation of {entry.experiment_id} has no results")
+    try:
+        results = workspace.experiment_file(project_id, entry.experiment_id, entry.results.name)
+        report = workspace.experiment_file(project_id, entry.experiment_id, entry.report.name)
+    except WorkspaceError as exc:
+        raise CommandError(str(exc)) from None
+    for path, ref in ((results, entry.results), (report, entry.report)):
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise CommandError(f"{ref.name} of this evaluation no longer exists") from None
+        if size != ref.size_bytes:
+            raise CommandError(f"{ref.name} has changed since the evaluation wrote it")
+    rows, parsed = _parsed_evaluation(results, entry.results.sha256, report, entry.report.sha256)
+    return rows, parsed
+
+
+def request_export(
+    workspace: Workspace,
+    project_id: str,
+    experiment: str,
+    checkpoint: str = "best",
+    fmt: str = "onnx",
+    options: dict[str, Any] | None = None,
+    actor: str = "cli",
+    export_id: str | None = None,
+) -> Event:
+    """Check and append ``ExportRequested`` for ``experiment`` (id or name)'s ``checkpoint``.
+
+    Returns:
+        The command event; ``event.data["export_id"]`` names the export.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise CommandError(
+            f"unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}"
+        )
+    try:
+        checked = ExportOptions.model_validate(options or {})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        raise CommandError(f"export option {where}: {problem['msg']}") from None
+    for _attempt in range(5):
+        seq, _dataset, experiments, _evaluations, exports = _model_views(workspace, project_id)
+        experiment_id = resolve_experiment(workspace, project_id, experiment, experiments)
+        entry = experiments.experiments[experiment_id]
+        _checkpoint_of(workspace, project_id, entry, checkpoint)
+        chosen_id = export_id or new_id(
+            "xpt",
+            taken=lambda xid, view=exports, exp=experiment_id: (
+                xid in view.exports or workspace.export_dir(project_id, exp, xid).exists()
+            ),
+        )
+        if chosen_id in exports.exports:
+            raise CommandError(f"an export {chosen_id} exists already")
+        data = {
+            "experiment_id": experiment_id,
+            "export_id": chosen_id,
+            "checkpoint": checkpoint,
+            "format": fmt,
+            "options": checked.model_dump(mode="json"),
+        }
+        try:
+            return _append(workspace, project_id, "ExportRequested", data, actor, expected_seq=seq)
+        except ConcurrencyError:
+            continue
+    raise CommandError("the project kept changing while the export was checked; try again")
+
+
+def export_file(workspace: Workspace, project_id: str, export_id: str) -> tuple[Path, str]:
+    """The file of a completed, validated export and the name to download it as.
+
+    Raises:
+        CommandError: no such export, not completed (pending, failed, cancelled), or its file
+            is missing or no longer the one the export recorded (sha256).
+    """
+    events = events_of(workspace, project_id)
+    exports = rebuild_exports(events)
+    entry = exports.get(export_id)
+    if entry is None:
+        raise CommandError(f"no export {export_id!r} in this project")
+    if not entry.downloadable or entry.file is None:
+        raise CommandError(f"export {export_id} is {entry.status}: there is no file to download")
+    try:
+        path = workspace.experiment_file(project_id, entry.experiment_id, entry.file.name)
+    except WorkspaceError as exc:
+        raise CommandError(str(exc)) from None
+    if not path.is_file():
+        raise CommandError(f"the file of export {export_id} is missing from the workspace")
+    if path.stat().st_size != entry.file.size_bytes or file_sha256(path) != entry.file.sha256:
+        raise CommandError(f"the file of export {export_id} has changed since it was exported")
+    experiment = rebuild_experiments(events).get(entry.experiment_id)
+    stem = _safe_file_stem(experiment.name if experiment is not None else entry.experiment_id)
+    return path, f"{stem}-{export_id}{path.suffix}"
+
+
+def _safe_file_stem(name: str) -> str:
+    """``name`` as a portable file name stem (letters, digits, ``-``, ``_``, ``.``)."""
+    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.")
+    return (stem or "model")[:60]
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file, in hex (read in chunks)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------- helpers

@@ -8,12 +8,14 @@ This package imports only :mod:`events` (never ``aistudio``, ``ui`` or torch).
 
 from __future__ import annotations
 
-from projections import dataset, experiments, jobs, project, splits
+from projections import dataset, evaluations, experiments, exports, jobs, project, splits
 from projections.base import Projection, SharedContainers, View
 from projections.catalog import ALL_PROJECTIONS
 from projections.dataset import UNLABELED, DatasetView, ImageEntry, ImportSummary
 from projections.dataset import projection as dataset_projection
 from projections.dataset import rebuild as rebuild_dataset
+from projections.evaluations import EvaluationEntry, EvaluationsView, FileInfo
+from projections.evaluations import rebuild as rebuild_evaluations
 from projections.experiments import (
     CheckpointInfo,
     EpochRecord,
@@ -22,6 +24,8 @@ from projections.experiments import (
 )
 from projections.experiments import projection as experiments_projection
 from projections.experiments import rebuild as rebuild_experiments
+from projections.exports import ExportEntry, ExportsView, ValidationInfo
+from projections.exports import rebuild as rebuild_exports
 from projections.jobs import JobEntry, JobsView
 from projections.jobs import projection as jobs_projection
 from projections.jobs import rebuild as rebuild_jobs
@@ -41,8 +45,13 @@ __all__ = [
     "CheckpointInfo",
     "DatasetView",
     "EpochRecord",
+    "EvaluationEntry",
+    "EvaluationsView",
     "ExperimentEntry",
     "ExperimentsView",
+    "ExportEntry",
+    "ExportsView",
+    "FileInfo",
     "ImageEntry",
     "ImportSummary",
     "JobEntry",
@@ -53,19 +62,24 @@ __all__ = [
     "SharedContainers",
     "SplitEntry",
     "SplitsView",
+    "ValidationInfo",
     "View",
     "WorkspaceProjector",
     "dataset",
     "dataset_projection",
+    "evaluations",
     "experiments",
     "experiments_projection",
+    "exports",
     "jobs",
     "jobs_projection",
     "project",
     "project_list",
     "project_projection",
     "rebuild_dataset",
+    "rebuild_evaluations",
     "rebuild_experiments",
+    "rebuild_exports",
     "rebuild_jobs",
     "rebuild_project",
     "rebuild_splits",

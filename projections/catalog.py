@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from projections import dataset, experiments, jobs, project, splits
+from projections import dataset, evaluations, experiments, exports, jobs, project, splits
 from projections.base import Projection
 
 ALL_PROJECTIONS: Mapping[str, Projection[Any]] = MappingProxyType(
@@ -16,6 +16,8 @@ ALL_PROJECTIONS: Mapping[str, Projection[Any]] = MappingProxyType(
         "splits": splits.projection,
         "jobs": jobs.projection,
         "experiments": experiments.projection,
+        "evaluation": evaluations.projection,
+        "exports": exports.projection,
     }
 )
 """name -> projection, for :class:`projections.projector.ProjectProjector`."""

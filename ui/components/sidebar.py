@@ -12,8 +12,8 @@ STEPS: tuple[tuple[str, str, str, bool], ...] = (
     ("dataset", "Dataset", "images", True),
     ("split", "Split", "diagram-3", True),
     ("train", "Train", "cpu", True),
-    ("evaluate", "Evaluate", "clipboard-data", False),
-    ("export", "Export", "box-arrow-up-right", False),
+    ("evaluate", "Evaluate", "clipboard-data", True),
+    ("export", "Export", "box-arrow-up-right", True),
     ("history", "History", "clock-history", True),
 )
 
