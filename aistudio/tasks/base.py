@@ -144,12 +144,20 @@ class Task(ABC):
     ) -> MetricResult:
         """Metrics of a whole pass, from the stacked outputs and targets."""
 
-    def evaluate(  # EVALUATION-HELPER: make abstract once both tasks implement it
+    @abstractmethod
+    def evaluate(
         self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
     ) -> EvaluationOutput:
         """Figures, per-image rows and plot data of an evaluation pass (outputs of the model
-        in eval mode and the targets :meth:`target` built, stacked, in the same order)."""
-        raise NotImplementedError
+        in eval mode and the targets :meth:`target` built, stacked, in the same order).
+
+        Every figure follows scikit-learn's definition; every value of the output is plain JSON
+        (Python floats and ints, None instead of NaN). The report carries ``task`` (the task's
+        name) and ``metrics``.
+
+        Raises:
+            ValueError: no image, or outputs and targets that do not match.
+        """
 
     # ------------------------------------------------------------------ export (numpy)
     @abstractmethod

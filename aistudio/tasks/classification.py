@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from aistudio.tasks.base import MetricResult, TargetInfo, TaskInputError, TaskOptions
+from aistudio.tasks.base import (
+    EvaluationOutput,
+    MetricResult,
+    TargetInfo,
+    TaskInputError,
+    TaskOptions,
+)
 from aistudio.tasks.models import BackboneTask
 
 if TYPE_CHECKING:  # importing this module stays torch-free
@@ -154,6 +160,28 @@ class ClassificationTask(BackboneTask):
             "f1_macro": float(f1[present].mean()),
         }
         return MetricResult(values=values, primary=self.primary_metric)
+
+    def evaluate(
+        self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
+    ) -> EvaluationOutput:
+        """Figures of logits ``(N, C)`` against class indices ``(N,)``, by scikit-learn.
+
+        Metrics: ``accuracy`` (first), ``precision_macro``, ``recall_macro``, ``f1_macro``, the
+        same three ``*_weighted``, ``average_precision_macro`` and, with more than 5 classes,
+        ``top3_accuracy`` and ``top5_accuracy``. See
+        :mod:`aistudio.evaluation.classification_figures` for the rows, the report and the
+        conventions (which classes the averages run over, the threshold sweep).
+
+        Raises:
+            ValueError: no image, shapes that do not match the classes, or targets outside them.
+        """
+        from aistudio.evaluation.classification_figures import classification_figures
+
+        logits = outputs.detach().cpu().double().numpy()
+        truth = targets.detach().cpu().long().numpy()
+        figures = classification_figures(logits, truth, info.classes)
+        figures.report = {"task": self.name, **figures.report}
+        return figures
 
     # ------------------------------------------------------------------ export (numpy)
     def decode_outputs(self, outputs: np.ndarray, info: TargetInfo) -> np.ndarray:

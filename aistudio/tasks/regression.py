@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from aistudio.tasks.base import MetricResult, TargetInfo, TaskInputError, TaskOptions
+from aistudio.tasks.base import (
+    EvaluationOutput,
+    MetricResult,
+    TargetInfo,
+    TaskInputError,
+    TaskOptions,
+)
 from aistudio.tasks.models import BackboneTask
 
 if TYPE_CHECKING:  # importing this module stays torch-free
@@ -148,6 +154,35 @@ class RegressionTask(BackboneTask):
             "r2": r2,
         }
         return MetricResult(values=values, primary=self.primary_metric)
+
+    def evaluate(
+        self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
+    ) -> EvaluationOutput:
+        """Figures of outputs against targets (both normalised, ``(N, 1)`` or ``(N,)``).
+
+        Both are de-normalised first (``x * std + mean``, as :meth:`metrics` does), so every
+        figure and row is in the data's unit. Metrics: ``mae`` (first), ``rmse``, ``r2``,
+        ``median_absolute_error``, ``max_error``; see
+        :mod:`aistudio.evaluation.regression_figures` for the rows and the report.
+
+        Raises:
+            ValueError: no image, not one output and one target per image, or values that are
+                not finite.
+        """
+        from aistudio.evaluation.regression_figures import regression_figures
+
+        predicted = outputs.detach().cpu().double().reshape(-1)
+        truth = targets.detach().cpu().double().reshape(-1)
+        if predicted.numel() != outputs.shape[0] or truth.numel() != predicted.numel():
+            raise ValueError(
+                f"expected one output and one target per image, got {tuple(outputs.shape)} and "
+                f"{tuple(targets.shape)}"
+            )
+        figures = regression_figures(
+            (predicted * info.std + info.mean).numpy(), (truth * info.std + info.mean).numpy()
+        )
+        figures.report = {"task": self.name, **figures.report}
+        return figures
 
     # ------------------------------------------------------------------ export (numpy)
     def decode_outputs(self, outputs: np.ndarray, info: TargetInfo) -> np.ndarray:

@@ -27,9 +27,66 @@ class Scenario:
         self.images: list[str] = []
         self.jobs: list[str] = []
         self.splits = ["default", "other", "third"]
+        self.exports: list[tuple[str, str]] = []
 
     def _new_id(self) -> str:
         return f"evt-{self.rnd.getrandbits(64):016x}"
+
+    def _model_event(self, kind: str) -> NewEvent:
+        """An evaluation or export command, result or reset (results name a random job)."""
+        rnd = self.rnd
+        exp = rnd.choice(["exp-0000beef", "exp-0000f00d"])
+        if kind in ("evaluation", "export") or not self.jobs:
+            job_id = self._new_id()
+            self.jobs.append(job_id)
+            if kind == "export":
+                self.exports.append((job_id, f"xpt-{rnd.randrange(16**8):08x}"))
+                data = {"experiment_id": exp, "export_id": self.exports[-1][1]}
+                return NewEvent("ExportRequested", data, actor="cli", id=job_id)
+            subsets = rnd.sample(["train", "val", "test"], rnd.randint(1, 3))
+            data = {"experiment_id": exp, "subsets": subsets}
+            return NewEvent("EvaluationRequested", data, actor="cli", id=job_id)
+        if kind == "reset":
+            return NewEvent("EvaluationReset", {"experiment_id": exp})
+        cause = rnd.choice(self.jobs)
+        ref = {"name": "evaluation/results.jsonl", "sha256": "cd" * 32, "size_bytes": 10}
+        if kind == "evaluated":
+            data = {
+                "experiment_id": exp,
+                "checkpoint": "best",
+                "checkpoint_epoch": 1,
+                "checkpoint_sha256": "ab" * 32,
+                "split": "default",
+                "subsets": ["test"],
+                "images": rnd.randrange(50),
+                "trained_seq": 1,
+                "primary_metric": "accuracy",
+                "metrics": {"accuracy": round(rnd.random(), 3)},
+                "results": ref,
+                "report": ref,
+                "duration_s": 1.0,
+            }
+            return NewEvent("EvaluationCompleted", data, actor="job", causation=cause)
+        data = {
+            "export_id": f"xpt-{rnd.randrange(16**8):08x}",
+            "experiment_id": exp,
+            "checkpoint": "best",
+            "checkpoint_epoch": 1,
+            "checkpoint_sha256": "ab" * 32,
+            "format": "onnx",
+            "file": ref,
+            "validation": {
+                "images": 4,
+                "max_abs_diff": 0.0,
+                "agreement": 1.0,
+                "tolerance": 0.001,
+                "passed": rnd.random() < 0.7,
+            },
+            "duration_s": 1.0,
+        }
+        if self.exports and rnd.random() < 0.8:  # mostly about a requested export, by its job
+            cause, data["export_id"] = rnd.choice(self.exports)
+        return NewEvent("ExportCompleted", data, actor="job", causation=cause)
 
     def event(self) -> NewEvent:
         """One random event (a fair share of every type the projections handle)."""
@@ -40,6 +97,7 @@ class Scenario:
             + ["remove", "classes", "split", "split_del", "import_done", "skipped", "rename"]
             + ["command"] * 2
             + ["job"] * 5
+            + ["evaluation", "evaluated", "reset", "export", "exported"]
         )
         if kind == "images" or not self.images:
             records = []
@@ -90,6 +148,8 @@ class Scenario:
             return NewEvent("ImportSkipped", {"items": [{"path": "x", "reason": "bad"}]}, "job")
         if kind == "rename":
             return NewEvent("ProjectRenamed", {"name": f"name {rnd.randrange(100)}"})
+        if kind in ("evaluation", "evaluated", "reset", "export", "exported"):
+            return self._model_event(kind)
         if kind == "command" or not self.jobs:
             job_id = self._new_id()
             self.jobs.append(job_id)
@@ -181,6 +241,8 @@ def test_incremental_refreshes_equal_full_rebuilds(tmp_path: Path, seed: int) ->
     assert {"SplitCreated", "LabelChanged", "ImageRemoved"} <= kinds  # a real workout
     assert len(last.images) > 50 and last.label_counts
     assert projector.view("jobs").jobs
+    assert projector.view("evaluation").jobs and projector.view("exports").jobs
+    assert any(e.validation for e in projector.view("exports").exports.values())
 
 
 def test_at_seq_equals_rebuild_until_seq(tmp_path: Path) -> None:

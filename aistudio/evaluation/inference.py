@@ -1,0 +1,154 @@
+"""Batched inference over image files, a chunk at a time, so memory stays bounded.
+
+A chunk of images is decoded (threads, :func:`~aistudio.training.data.decode_all`) into one
+``uint8`` tensor, then fed to the model ``batch_size`` images at a time under
+``torch.inference_mode``, normalised on the device (:func:`~aistudio.training.data.to_model_input`,
+as in training). Only the outputs of every image are kept, on the CPU. While the model runs on a
+chunk, the next chunk is decoded by a background thread, so decoding and inference overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aistudio.training.data import cpu_count, decode_all, to_model_input
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 128 << 20
+"""Decoded bytes of one chunk at most (two chunks are in memory while the next decodes)."""
+
+ProgressFn = Callable[[int, int], None]
+CancelCheck = Callable[[], None]
+
+
+def default_device() -> torch.device:
+    """The first CUDA device when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def chunk_images(image_size: int, batch_size: int, budget_bytes: int = CHUNK_BYTES) -> int:
+    """Images per chunk: a whole number of batches whose decoded images fit ``budget_bytes``
+    (one batch at least)."""
+    per_image = 3 * image_size * image_size
+    batches = max(1, budget_bytes // (per_image * batch_size))
+    return batches * batch_size
+
+
+def forward_batches(
+    model: nn.Module,
+    images: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    check_cancelled: CancelCheck | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """The model's outputs for ``uint8`` images ``(N, 3, S, S)``, in order, as float32 on the CPU.
+
+    Args:
+        model: a network in eval mode, on ``device``.
+        images: the decoded images.
+        batch_size: images per forward pass.
+        device: where the model runs.
+        check_cancelled: called before each batch (raises to stop).
+        on_batch: called after each batch with the number of images done so far.
+
+    Returns:
+        The stacked outputs ``(N, …)`` (``(0,)`` when there is no image).
+    """
+    outputs: list[torch.Tensor] = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            if check_cancelled is not None:
+                check_cancelled()
+            batch = images[start : start + batch_size].to(device, non_blocking=True)
+            outputs.append(model(to_model_input(batch)).float().cpu())
+            if on_batch is not None:
+                on_batch(start + len(batch))
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def predict(
+    model: nn.Module,
+    paths: Sequence[Path],
+    image_size: int,
+    batch_size: int,
+    device: torch.device,
+    *,
+    chunk: int | None = None,
+    workers: int | None = None,
+    on_progress: ProgressFn | None = None,
+    check_cancelled: CancelCheck | None = None,
+) -> torch.Tensor:
+    """The model's outputs for the images at ``paths``, in order (float32, CPU).
+
+    Args:
+        model: a network in eval mode, on ``device``.
+        paths: image files, decoded to RGB and resized to ``image_size`` squares.
+        image_size: the side the model was trained at.
+        batch_size: images per forward pass.
+        device: where the model runs.
+        chunk: images decoded at once (default: :func:`chunk_images`).
+        workers: decoding threads (default: the CPUs this process may use).
+        on_progress: ``(images done, total)`` after each batch.
+        check_cancelled: called before each batch and while decoding (raises to stop).
+
+    Returns:
+        The stacked outputs ``(N, …)``.
+    """
+    total = len(paths)
+    size = chunk or chunk_images(image_size, batch_size)
+    threads = workers or cpu_count()
+
+    def decode(start: int) -> torch.Tensor:
+        def decoding(_done: int, _total: int) -> None:
+            if check_cancelled is not None:
+                check_cancelled()
+
+        return decode_all(paths[start : start + size], image_size, threads, decoding)
+
+    starts = list(range(0, total, size))
+    outputs: list[torch.Tensor] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as prefetch:
+        pending: Future[torch.Tensor] | None = prefetch.submit(decode, 0) if starts else None
+        for index, start in enumerate(starts):
+            assert pending is not None
+            images = pending.result()
+            following = starts[index + 1] if index + 1 < len(starts) else None
+            pending = prefetch.submit(decode, following) if following is not None else None
+            try:
+                outputs.append(
+                    forward_batches(
+                        model,
+                        images,
+                        batch_size,
+                        device,
+                        check_cancelled,
+                        _offset_progress(on_progress, start, total),
+                    )
+                )
+            except BaseException:
+                if pending is not None:
+                    pending.cancel()
+                raise
+            del images
+    logger.info("inference on %d images done (%s)", total, device)
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def _offset_progress(
+    on_progress: ProgressFn | None, offset: int, total: int
+) -> Callable[[int], None] | None:
+    if on_progress is None:
+        return None
+
+    def report(done: int) -> None:
+        on_progress(offset + done, total)
+
+    return report
