@@ -10,8 +10,10 @@ chunk, the next chunk is decoded by a background thread, so decoding and inferen
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import torch
@@ -23,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 128 << 20
 """Decoded bytes of one chunk at most (two chunks are in memory while the next decodes)."""
+
+CANCEL_POLL_S = 0.5
+"""How often a wait for a decoded chunk looks for a cancel."""
 
 ProgressFn = Callable[[int, int], None]
 CancelCheck = Callable[[], None]
@@ -97,49 +102,59 @@ def predict(
         chunk: images decoded at once (default: :func:`chunk_images`).
         workers: decoding threads (default: the CPUs this process may use).
         on_progress: ``(images done, total)`` after each batch.
-        check_cancelled: called before each batch and while decoding (raises to stop).
+        check_cancelled: called from this thread before each batch and, while it waits for a
+            chunk to be decoded, every :data:`CANCEL_POLL_S` seconds (raises to stop).
 
     Returns:
         The stacked outputs ``(N, …)``.
     """
     total = len(paths)
     size = chunk or chunk_images(image_size, batch_size)
-    threads = workers or cpu_count()
+    starts = list(range(0, total, size))
+    stop = threading.Event()
 
     def decode(start: int) -> torch.Tensor:
-        def decoding(_done: int, _total: int) -> None:
-            if check_cancelled is not None:
-                check_cancelled()
+        def step(_done: int, _total: int) -> None:
+            if stop.is_set():
+                raise _Stopped
 
-        return decode_all(paths[start : start + size], image_size, threads, decoding)
+        return decode_all(paths[start : start + size], image_size, workers or cpu_count(), step)
 
-    starts = list(range(0, total, size))
     outputs: list[torch.Tensor] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as prefetch:
-        pending: Future[torch.Tensor] | None = prefetch.submit(decode, 0) if starts else None
-        for index, start in enumerate(starts):
-            assert pending is not None
-            images = pending.result()
-            following = starts[index + 1] if index + 1 < len(starts) else None
-            pending = prefetch.submit(decode, following) if following is not None else None
-            try:
+        pending = prefetch.submit(decode, starts[0]) if starts else None
+        try:
+            for index, start in enumerate(starts):
+                images = _wait(pending, check_cancelled)
+                ahead = index + 1 < len(starts)
+                pending = prefetch.submit(decode, starts[index + 1]) if ahead else None
+                report = _offset_progress(on_progress, start, total)
                 outputs.append(
-                    forward_batches(
-                        model,
-                        images,
-                        batch_size,
-                        device,
-                        check_cancelled,
-                        _offset_progress(on_progress, start, total),
-                    )
+                    forward_batches(model, images, batch_size, device, check_cancelled, report)
                 )
-            except BaseException:
-                if pending is not None:
-                    pending.cancel()
-                raise
-            del images
+                del images
+        finally:
+            stop.set()  # a decode still running (after an error) stops at its next step
     logger.info("inference on %d images done (%s)", total, device)
     return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+class _Stopped(Exception):
+    """Raised in the decoding thread when inference stopped early."""
+
+
+def _wait(
+    pending: Future[torch.Tensor] | None, check_cancelled: CancelCheck | None
+) -> torch.Tensor:
+    """The decoded chunk of ``pending``, checking for a cancel while waiting."""
+    if pending is None:
+        raise RuntimeError("no chunk is being decoded")
+    while True:
+        try:
+            return pending.result(timeout=CANCEL_POLL_S)
+        except FutureTimeout:
+            if check_cancelled is not None:
+                check_cancelled()
 
 
 def _offset_progress(

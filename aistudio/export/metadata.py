@@ -115,11 +115,11 @@ def input_spec(image_size: int, mean: Sequence[float], std: Sequence[float]) -> 
     }
 
 
-def output_spec(outputs: int, meaning: str) -> dict[str, Any]:
-    """``aistudio.output``: the output tensor (``batch`` x ``outputs`` float32) and its meaning."""
+def output_spec(output_shape: Sequence[int], meaning: str) -> dict[str, Any]:
+    """``aistudio.output``: the float32 output (``batch`` x ``output_shape``) and its meaning."""
     return {
         "name": OUTPUT_NAME,
-        "shape": [BATCH_AXIS, int(outputs)],
+        "shape": [BATCH_AXIS, *(int(d) for d in output_shape)],
         "dtype": "float32",
         "meaning": meaning,
     }
@@ -131,7 +131,7 @@ def build_metadata(
     image_size: int,
     mean: Sequence[float],
     std: Sequence[float],
-    outputs: int,
+    output_shape: Sequence[int],
     task_metadata: Mapping[str, Any],
     source: ExportSource,
 ) -> dict[str, str]:
@@ -142,7 +142,7 @@ def build_metadata(
         image_size: side of the square input.
         mean: per-channel normalisation mean (0…1 scale).
         std: per-channel normalisation standard deviation (0…1 scale).
-        outputs: size of the output's second axis.
+        output_shape: the output's shape for one image (``[classes]``, ``[1]``, …).
         task_metadata: :meth:`aistudio.tasks.base.Task.export_metadata`; its ``output`` entry
             becomes ``aistudio.output``'s ``meaning``, every other key becomes ``aistudio.<key>``.
         source: where the export comes from.
@@ -155,7 +155,7 @@ def build_metadata(
         f"{PREFIX}format_version": _json(FORMAT_VERSION),
         f"{PREFIX}task": _json(task),
         f"{PREFIX}input": _json(input_spec(image_size, mean, std)),
-        f"{PREFIX}output": _json(output_spec(outputs, meaning)),
+        f"{PREFIX}output": _json(output_spec(output_shape, meaning)),
     }
     for key, value in task_metadata.items():
         if key == "output":

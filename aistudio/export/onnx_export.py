@@ -1,0 +1,117 @@
+"""ONNX: write a network as ``model.onnx`` with its metadata, and run the written file.
+
+The network is exported with PyTorch's TorchScript-based ("legacy") exporter,
+``torch.onnx.export(..., dynamo=False)``: torch 2.14's default (dynamo) exporter needs
+``onnxscript``, which AI Studio does not depend on, and the legacy one handles every backbone
+offered (DESIGN §10). The graph has one input, ``input`` (float32, N x 3 x S x S, N named
+``batch`` and dynamic), and one output, ``output`` (float32, N x outputs). The ``aistudio.*``
+metadata (:mod:`aistudio.export.metadata`) goes into ``metadata_props``; the model is checked
+with ``onnx.checker`` (with shape inference) and written completely (temporary file, fsync,
+rename) before any event names it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from aistudio.export.metadata import BATCH_AXIS, INPUT_NAME, OUTPUT_NAME
+from aistudio.export.validate import Runner
+from aistudio.training.checkpoints import SavedFile, save_atomically
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+PROVIDERS = ["CPUExecutionProvider"]
+
+
+def to_onnx(model: nn.Module, image_size: int, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+    """``model`` (put in eval mode, on the CPU) as an ONNX model with a dynamic batch axis.
+
+    Args:
+        model: the network; it takes float32 N x 3 x S x S.
+        image_size: S.
+        opset: the ONNX opset to target.
+    """
+    model = model.eval().cpu()
+    example = torch.zeros((2, 3, image_size, image_size), dtype=torch.float32)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The legacy exporter warns that it is deprecated; it is chosen on purpose (see above).
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        torch.onnx.export(
+            model,
+            (example,),
+            buffer,
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}},
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+    return onnx.load_model_from_string(buffer.getvalue())
+
+
+def add_metadata(proto: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
+    """Set ``metadata`` as the model's ``metadata_props`` (replacing keys already there)."""
+    current = {prop.key: prop.value for prop in proto.metadata_props}
+    current.update(metadata)
+    onnx.helper.set_model_props(proto, current)
+
+
+def export_onnx(
+    model: nn.Module,
+    image_size: int,
+    path: Path,
+    metadata: Mapping[str, str],
+    opset: int = DEFAULT_OPSET,
+) -> SavedFile:
+    """Export ``model`` to ``path`` with ``metadata``, checked, written atomically.
+
+    Raises:
+        onnx.checker.ValidationError: the exported graph is not valid ONNX (a bug).
+    """
+    proto = to_onnx(model, image_size, opset)
+    add_metadata(proto, metadata)
+    onnx.checker.check_model(proto, full_check=True)
+    data = proto.SerializeToString()
+    saved = save_atomically(lambda tmp: tmp.write_bytes(data), [path])
+    logger.info("wrote %s (%.1f MB, opset %d)", path, saved.size_bytes / 1e6, opset)
+    return saved
+
+
+def read_onnx_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (every key, not only ``aistudio.*``)."""
+    proto = onnx.load_model(str(path), load_external_data=False)
+    return {prop.key: prop.value for prop in proto.metadata_props}
+
+
+def onnx_runner(path: Path) -> Runner:
+    """A function running float32 NCHW batches through the ONNX file with onnxruntime (CPU).
+
+    Raises:
+        ValueError: the file's input or output is not the one AI Studio writes.
+    """
+    session = ort.InferenceSession(str(path), providers=PROVIDERS)
+    inputs = [node.name for node in session.get_inputs()]
+    outputs = [node.name for node in session.get_outputs()]
+    if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
+        raise ValueError(f"{path.name} has inputs {inputs} and outputs {outputs}")
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        feed = {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
+        result = session.run([OUTPUT_NAME], feed)[0]
+        return np.asarray(result)
+
+    return run
