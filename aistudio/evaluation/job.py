@@ -36,9 +36,6 @@ if TYPE_CHECKING:  # torch-side: imported when the job runs, not with this modul
 
 logger = logging.getLogger(__name__)
 
-RESULTS_NAME = "evaluation/results.jsonl"
-REPORT_NAME = "evaluation/report.json"
-
 
 def _task(name: str) -> Task:
     from aistudio.tasks.registry import get_task
@@ -129,13 +126,8 @@ def _evaluate(
     evaluation = task.evaluate(outputs, data.targets, info)
     changed = plan.label_changed(data.image_ids, task.label_kind)
     rows = [
-        {"image_id": image_id, "subset": subset_of[image_id], **row, "label_changed": changed_}
-        for image_id, row, changed_ in zip(
-            data.image_ids,
-            evaluation.rows,
-            (image_id in changed for image_id in data.image_ids),
-            strict=True,
-        )
+        {"image_id": i, "subset": subset_of[i], **row, "label_changed": i in changed}
+        for i, row in zip(data.image_ids, evaluation.rows, strict=True)
     ]
     report = _report(plan, evaluation, meta, skipped, len(changed), str(device))
     ctx.check_cancelled()
@@ -242,9 +234,10 @@ def _write(
     """Write the results and the report (complete and fsynced); their ``FileRef`` data."""
     from aistudio.evaluation.results import clean_temp_files, file_ref, write_report, write_results
 
-    folder = ctx.workspace.experiment_dir(ctx.project_id, experiment_id)
-    results_path = ctx.workspace.experiment_file(ctx.project_id, experiment_id, RESULTS_NAME)
-    report_path = ctx.workspace.experiment_file(ctx.project_id, experiment_id, REPORT_NAME)
+    workspace, project_id = ctx.workspace, ctx.project_id
+    folder = workspace.experiment_dir(project_id, experiment_id)
+    results_path = workspace.evaluation_results_path(project_id, experiment_id)
+    report_path = workspace.evaluation_report_path(project_id, experiment_id)
     clean_temp_files(results_path.parent)
     results = write_results(results_path, rows)
     written = write_report(report_path, report)

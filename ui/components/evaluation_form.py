@@ -1,0 +1,228 @@
+"""The Evaluation page's configuration and actions: which checkpoint, on which subsets, and the
+Run, Cancel and Reset commands (through :mod:`aistudio.commands`, ``actor="ui"``).
+
+The form follows the selected experiment: the checkpoints it has, the subsets of its split with
+their labelled images. While an evaluation is pending or completed the form shows its settings,
+locked (a completed evaluation is reset before it can run again, as the commands require).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aistudio import commands
+from aistudio.commands import CommandError
+from aistudio.workspace import Workspace
+from projections.dataset import SUBSETS, DatasetView
+from projections.evaluations import EvaluationEntry
+from projections.experiments import ExperimentEntry
+from projections.jobs import JobEntry
+from ui.components.evaluation_runs import SUBSET_TITLES, format_metric
+from ui.components.training_charts import metric_title
+
+CHECKPOINT_ORDER: tuple[str, ...] = ("best", "last")
+LABEL_KINDS: dict[str, str] = {"classification": "label", "regression": "value"}
+"""What an image needs to be scored, by task: a class label or a value."""
+
+
+def sentence(message: str) -> str:
+    """A command's one-line reason as a sentence: capitalised."""
+    message = message.strip()
+    return message[:1].upper() + message[1:]
+
+
+# ---------------------------------------------------------------------- the controls
+def subset_counts(dataset: DatasetView, split: str, task: str) -> dict[str, int] | None:
+    """Labelled (or valued) images per subset of ``split`` (None when the split is gone)."""
+    members = dataset.splits.get(split)
+    if members is None:
+        return None
+    by_label = LABEL_KINDS.get(task, "label") == "label"
+    images = dataset.images
+    counts = dict.fromkeys(SUBSETS, 0)
+    for image_id, subset in members.items():
+        entry = images.get(image_id)
+        if entry is None:
+            continue
+        if (entry.label if by_label else entry.value) is not None:
+            counts[subset] = counts.get(subset, 0) + 1
+    return counts
+
+
+def checkpoint_options(entry: ExperimentEntry) -> list[dict[str, Any]]:
+    """``best`` and ``last``, those the experiment has, with their epoch (and metric)."""
+    options: list[dict[str, Any]] = []
+    for which in CHECKPOINT_ORDER:
+        checkpoint = entry.checkpoints.get(which)
+        if checkpoint is None:
+            continue
+        label = f"{which.capitalize()} · epoch {checkpoint.epoch}"
+        if checkpoint.metric and checkpoint.value is not None:
+            label += f" ({metric_title(checkpoint.metric)} {format_metric(checkpoint.value)})"
+        options.append({"label": label, "value": which})
+    return options
+
+
+def subset_options(counts: dict[str, int] | None) -> list[dict[str, Any]]:
+    """Train, validation and test with their labelled images (disabled when empty)."""
+    counts = counts or {}
+    options: list[dict[str, Any]] = []
+    for subset in SUBSETS:
+        n = counts.get(subset, 0)
+        options.append(
+            {
+                "label": f"{SUBSET_TITLES[subset]} · {n:,} image{'s' if n != 1 else ''}",
+                "value": subset,
+                "disabled": n == 0,
+            }
+        )
+    return options
+
+
+def default_subsets(counts: dict[str, int] | None) -> list[str]:
+    """Test when it has images, else validation, else train (none when all are empty)."""
+    counts = counts or {}
+    for subset in ("test", "val", "train"):
+        if counts.get(subset, 0) > 0:
+            return [subset]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class FormState:
+    """What the configuration controls show for the selected experiment.
+
+    Attributes:
+        checkpoint_options: the checkpoints the experiment has.
+        checkpoint: the checkpoint chosen.
+        subset_options: train, val, test with their labelled images.
+        subsets: the subsets chosen.
+        locked: the controls are read-only (an evaluation exists, or the past is shown).
+        run_disabled: Run cannot be pressed (see ``hint`` for why).
+        hint: a sentence on what the user can do now.
+        signature: what the state depends on (the form is re-filled only when it changes,
+            so a refresh never undoes the user's choices).
+    """
+
+    checkpoint_options: list[dict[str, Any]]
+    checkpoint: str | None
+    subset_options: list[dict[str, Any]]
+    subsets: list[str]
+    locked: bool
+    run_disabled: bool
+    hint: str
+    signature: list[Any] = field(default_factory=list)
+
+
+def form_state(
+    entry: ExperimentEntry | None,
+    evaluation: EvaluationEntry | None,
+    dataset: DatasetView,
+    task: str,
+    read_only: bool,
+) -> FormState:
+    """The controls' options, values and lock for ``entry`` and its ``evaluation``."""
+    if entry is None:
+        return FormState([], None, subset_options(None), [], True, True, "", [None, read_only])
+    counts = subset_counts(dataset, entry.split, task)
+    options = checkpoint_options(entry)
+    signature: list[Any] = [
+        entry.experiment_id,
+        sorted(entry.checkpoints),
+        counts,
+        evaluation.job_id if evaluation else None,
+        evaluation.status if evaluation else None,
+        entry.is_active,
+        read_only,
+    ]
+    if evaluation is not None and evaluation.status in ("pending", "completed"):
+        hint = (
+            "Being evaluated: its figures appear below when it finishes."
+            if evaluation.is_pending
+            else "Evaluated with these settings. Reset the evaluation to run it again."
+        )
+        return FormState(
+            options,
+            evaluation.checkpoint,
+            subset_options(counts),
+            list(evaluation.subsets),
+            True,
+            True,
+            "" if read_only else hint,
+            signature,
+        )
+    checkpoint = "best" if "best" in entry.checkpoints else next(iter(entry.checkpoints), None)
+    subsets = default_subsets(counts)
+    hint = "Choose a checkpoint and the subsets to pool, then run."
+    blocked = False
+    if counts is None:
+        hint, blocked = f"The split {entry.split!r} it was trained on no longer exists.", True
+    elif not subsets:
+        hint, blocked = f"The split {entry.split!r} has no labelled image to evaluate on.", True
+    elif entry.is_active:
+        hint, blocked = "It is still training: wait for it to end (or cancel it) first.", True
+    if read_only:
+        hint = ""
+    return FormState(
+        options,
+        checkpoint,
+        subset_options(counts),
+        subsets,
+        read_only,
+        read_only or blocked,
+        hint,
+        signature,
+    )
+
+
+# ---------------------------------------------------------------------- actions
+def run_evaluation(
+    workspace: Workspace,
+    project_id: str,
+    experiment_id: str | None,
+    checkpoint: str | None,
+    subsets: Sequence[str] | None,
+) -> str | None:
+    """Append ``EvaluationRequested``; the reason it was refused, or None."""
+    if not experiment_id:
+        return "Select an experiment to evaluate."
+    if not checkpoint:
+        return "Choose a checkpoint."
+    if not subsets:
+        return "Choose at least one subset to evaluate on."
+    try:
+        commands.request_evaluation(
+            workspace, project_id, experiment_id, checkpoint, list(subsets), actor="ui"
+        )
+    except CommandError as exc:
+        return sentence(str(exc))
+    return None
+
+
+def cancel_evaluation(
+    workspace: Workspace,
+    project_id: str,
+    evaluation: EvaluationEntry | None,
+    job: JobEntry | None,
+) -> str | None:
+    """Ask the pending evaluation's job to stop; the reason it was refused, or None."""
+    if evaluation is None or not evaluation.is_pending:
+        return "No evaluation of this experiment is running."
+    if job is not None and job.cancel_requested:
+        return "A cancel was already requested: the job stops after its current batch."
+    try:
+        commands.request_cancel(workspace, project_id, evaluation.job_id, actor="ui")
+    except CommandError as exc:
+        return sentence(str(exc))
+    return None
+
+
+def reset_evaluation(workspace: Workspace, project_id: str, experiment_id: str) -> str | None:
+    """Append ``EvaluationReset`` (its files are then deleted); the reason it was refused."""
+    try:
+        commands.reset_evaluation(workspace, project_id, experiment_id, actor="ui")
+    except CommandError as exc:
+        return sentence(str(exc))
+    return None
