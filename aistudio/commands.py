@@ -1162,14 +1162,20 @@ def export_file(workspace: Workspace, project_id: str, export_id: str) -> tuple[
     if path.stat().st_size != entry.file.size_bytes or file_sha256(path) != entry.file.sha256:
         raise CommandError(f"the file of export {export_id} has changed since it was exported")
     experiment = rebuild_experiments(events).get(entry.experiment_id)
-    stem = _safe_file_stem(experiment.name if experiment is not None else entry.experiment_id)
-    return path, f"{stem}-{export_id}{path.suffix}"
+    name = experiment.name if experiment is not None else entry.experiment_id
+    return path, export_download_name(name, export_id, entry.format)
 
 
-def _safe_file_stem(name: str) -> str:
-    """``name`` as a portable file name stem (letters, digits, ``-``, ``_``, ``.``)."""
-    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.")
-    return (stem or "model")[:60]
+EXPORT_SUFFIXES: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+def export_download_name(experiment_name: str, export_id: str, fmt: str) -> str:
+    """The file name an export is downloaded as: ``<experiment name>-<export id>.<suffix>``.
+
+    The experiment's name is made portable (letters, digits, ``-``, ``_``, ``.``; at most 60).
+    """
+    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in experiment_name).strip("-.")
+    return f"{(stem or 'model')[:60]}-{export_id}{EXPORT_SUFFIXES.get(fmt, '')}"
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -153,7 +153,7 @@ def form_card(read_only: bool) -> dbc.Card:
                 html.Div(
                     [
                         html.I(className="bi bi-box-arrow-up-right me-2"),
-                        html.Span("New export of ", className="fw-semibold"),
+                        html.Span("New export of", className="fw-semibold me-1"),
                         html.Span(id="export-form-title", className="fw-semibold text-truncate"),
                     ],
                     className="d-flex align-items-center min-w-0",

@@ -10,25 +10,26 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from aistudio import commands
 from projections.exports import ExportEntry, ValidationInfo
 from projections.jobs import JobEntry, JobsView
 from ui.components.export_form import FORMAT_LABELS
-from ui.components.export_snippet import onnx_snippet
+from ui.components.export_snippet import INSTALL_COMMAND, onnx_snippet
 from ui.components.timefmt import ago
 from ui.components.training_runs import format_duration
 from ui.routes import download_url
 
 CANCEL_TYPE = "export-cancel"
 """Pattern-matching id type of a Cancel button: ``{"type": CANCEL_TYPE, "index": job_id}``."""
-FILE_SUFFIXES: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
 IMAGE_FILE = "image.png"
 """The image file the inference snippet reads (the user's own)."""
+SNIPPET_FILE = "predict.py"
+"""The name the "Use it" section suggests for the snippet."""
 # status -> (label, Bootstrap colour, icon)
 STATUS_STYLES: dict[str, tuple[str, str, str]] = {
     "queued": ("Pending", "secondary", "hourglass-split"),
@@ -46,22 +47,18 @@ def human_size(size_bytes: int | None) -> str:
         return "—"
     if size_bytes < 1000:
         return f"{size_bytes} B"
-    value = float(size_bytes)
-    for unit in ("kB", "MB", "GB", "TB"):
+    units = ("kB", "MB", "GB", "TB")
+    value = size_bytes / 1000
+    step = 0
+    while value >= 1000 and step < len(units) - 1:
         value /= 1000
-        if value < 1000 or unit == "TB":
-            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    raise AssertionError("unreachable")
+        step += 1
+    return f"{value:.3g} {units[step]}" if value < 100 else f"{value:.0f} {units[step]}"
 
 
 def download_name(experiment_name: str, export_id: str, fmt: str) -> str:
-    """The name the browser saves an export as: the experiment's name, the export id, the suffix.
-
-    The same as :func:`aistudio.commands.export_file` gives the download route (the page shows
-    it in the inference snippet; a test checks that the two agree).
-    """
-    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in experiment_name).strip("-.")
-    return f"{(stem or 'model')[:60]}-{export_id}{FILE_SUFFIXES.get(fmt, '')}"
+    """The name the browser saves an export as (the one the download route gives it)."""
+    return commands.export_download_name(experiment_name, export_id, fmt)
 
 
 def export_phase(entry: ExportEntry, job: JobEntry | None) -> str:
@@ -88,37 +85,40 @@ def status_badge(entry: ExportEntry, job: JobEntry | None) -> html.Span:
 
 
 def _metric(value: float) -> str:
-    return f"{value:.2e}" if value and (abs(value) < 1e-3 or abs(value) >= 1e4) else f"{value:.4g}"
+    """A validation figure in three significant digits (``2.1e-06``, ``0.001``, ``0.25``)."""
+    return f"{value:.3g}"
 
 
 # ---------------------------------------------------------------------- progress
-def job_progress(entry: ExportEntry, job: JobEntry | None, read_only: bool) -> Component:
-    """Where a pending export's job stands: a bar with its message, and Cancel (when live)."""
+def job_state(entry: ExportEntry, job: JobEntry | None) -> tuple[str, float, str]:
+    """A pending export's ``(what it does, percent done, bar colour)`` from its job."""
     phase = export_phase(entry, job)
-    percent = 0.0
-    color = "primary"
+    if job is not None and job.cancel_requested and not job.is_terminal:
+        return "Cancelling: the export stops after its current step…", 100.0, "warning"
     if phase == "queued":
-        label, color, percent = "Waiting for a worker to pick it up…", "secondary", 100.0
-    elif job is not None and job.progress_total:
+        return "Waiting for a worker to pick it up…", 100.0, "secondary"
+    if job is not None and job.progress_total:
         percent = 100 * min(job.progress_done / job.progress_total, 1.0)
         message = job.progress_message or f"{job.progress_done} of {job.progress_total}"
-        label = message[:1].upper() + message[1:]
-    else:
-        label = "Starting: loading the checkpoint…"
-    cancelling = job is not None and job.cancel_requested
-    if cancelling:
-        label = "Cancelling: the export stops after its current step…"
+        return message[:1].upper() + message[1:], percent, "primary"
+    return "Starting: loading the checkpoint…", 0.0, "primary"
+
+
+def job_progress(entry: ExportEntry, job: JobEntry | None, read_only: bool) -> Component:
+    """Where a pending export's job stands: a bar with its message, and Cancel (when live)."""
+    label, percent, color = job_state(entry, job)
+    cancellable = not (job is not None and (job.cancel_requested or job.is_terminal))
     head: list[Component] = [
         html.Span(
             [
                 html.B(f"{FORMAT_LABELS.get(entry.format, entry.format)} "),
                 f"of the {entry.checkpoint} checkpoint",
             ],
-            className="text-truncate",
+            className="text-nowrap",
         ),
         html.Span(label, className="ms-auto text-body-secondary text-truncate export-job-label"),
     ]
-    if not read_only and not cancelling and (job is None or not job.is_terminal):
+    if not read_only and cancellable:
         head.append(
             dbc.Button(
                 [html.I(className="bi bi-stop-circle me-1"), "Cancel"],
@@ -130,20 +130,20 @@ def job_progress(entry: ExportEntry, job: JobEntry | None, read_only: bool) -> C
                 className="py-0",
             )
         )
+    moving = not read_only and color != "warning"
     return html.Div(
         [
             html.Div(head, className="d-flex align-items-center small gap-2 mb-1"),
             dbc.Progress(
                 value=percent,
-                striped=not read_only,
-                animated=not read_only,
+                striped=moving,
+                animated=moving,
                 color=color,
                 className="export-progress",
-                label=f"{percent:.0f}%" if phase == "running" and percent >= 8 else "",
+                label=f"{percent:.0f}%" if color == "primary" and percent >= 8 else "",
             ),
         ],
         className="export-job mb-2",
-        id={"type": "export-job", "index": entry.export_id},
     )
 
 
@@ -188,7 +188,7 @@ def validation_figures(entry: ExportEntry) -> Component | None:
                 "the tolerance",
             ),
             _figure(
-                "Prediction agreement",
+                "Agreement",
                 f"{100 * validation.agreement:.1f} %",
                 "success" if validation.agreement >= 1.0 else "warning",
                 "Share of images on which both give the same prediction",
@@ -295,13 +295,15 @@ def use_it(entry: ExportEntry, file_name: str) -> Component | None:
                         [
                             html.Span(
                                 [
-                                    "Run ",
+                                    "Save it as ",
+                                    html.Code(SNIPPET_FILE),
+                                    " next to ",
                                     html.Code(file_name),
-                                    " on ",
-                                    html.Code(IMAGE_FILE),
-                                    " with ONNX Runtime (",
-                                    html.Code("pip install onnxruntime numpy pillow"),
-                                    "):",
+                                    ", then run ",
+                                    html.Code(f"python {SNIPPET_FILE} {IMAGE_FILE}"),
+                                    " (after ",
+                                    html.Code(INSTALL_COMMAND),
+                                    ").",
                                 ],
                                 className="small text-body-secondary",
                             ),
@@ -314,7 +316,7 @@ def use_it(entry: ExportEntry, file_name: str) -> Component | None:
                         className="d-flex align-items-center gap-2 mb-1",
                     ),
                     dcc.Markdown(
-                        f"```python\n{snippet}\n```",
+                        f"```python\n{snippet.rstrip()}\n```",
                         className="export-snippet",
                         id={"type": "export-snippet", "index": entry.export_id},
                     ),
@@ -337,7 +339,9 @@ def export_card(
 ) -> Component:
     """One export: what it is, its status and time, figures, error, download, snippet, metadata."""
     when = entry.completed_ts or entry.requested_ts
-    verb = "exported" if entry.status == "completed" else "requested"
+    verb = "requested"
+    if entry.completed_ts is not None:
+        verb = "exported" if entry.status == "completed" else "checked"
     epoch = f" · epoch {entry.checkpoint_epoch}" if entry.checkpoint_epoch is not None else ""
     file_name = download_name(experiment_name, entry.export_id, entry.format)
     actions: list[Component] = []
@@ -360,9 +364,7 @@ def export_card(
                 FORMAT_LABELS.get(entry.format, entry.format),
                 className="badge text-bg-light border export-format",
             ),
-            html.Span(
-                f"{entry.checkpoint} checkpoint{epoch}", className="fw-semibold text-nowrap"
-            ),
+            html.Span(f"{entry.checkpoint} checkpoint{epoch}", className="fw-semibold text-nowrap"),
             status_badge(entry, job),
             html.Small(
                 f"{verb} {ago(when, now)}",
@@ -376,7 +378,7 @@ def export_card(
     )
     body: list[Component] = [head]
     if entry.status == "pending":
-        body.append(html.Div(job_progress(entry, job, read_only), className="mt-2"))
+        body.append(html.Div(job_state(entry, job)[0], className="small text-body-secondary mt-2"))
     alert = failure_alert(entry)
     if alert is not None:
         body.append(html.Div(alert, className="mt-2"))
@@ -425,4 +427,3 @@ def exports_list(
             for e in entries
         ]
     )
-
