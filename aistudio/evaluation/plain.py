@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -39,10 +39,4 @@ def decimate_indices(length: int, max_points: int) -> list[int]:
     if length <= max_points:
         return list(range(length))
     step = (length - 1) / (max_points - 1)
-    indices = sorted({round(i * step) for i in range(max_points)})
-    return indices
-
-
-def pick(values: Sequence[Any], indices: Sequence[int]) -> list[Any]:
-    """``values`` at ``indices``."""
-    return [values[i] for i in indices]
+    return sorted({round(i * step) for i in range(max_points)})
