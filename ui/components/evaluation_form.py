@@ -81,6 +81,11 @@ def subset_options(counts: dict[str, int] | None) -> list[dict[str, Any]]:
     return options
 
 
+def locked(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same options, every one disabled (a form that only shows)."""
+    return [{**option, "disabled": True} for option in options]
+
+
 def default_subsets(counts: dict[str, int] | None) -> list[str]:
     """Test when it has images, else validation, else train (none when all are empty)."""
     counts = counts or {}
@@ -125,7 +130,9 @@ def form_state(
 ) -> FormState:
     """The controls' options, values and lock for ``entry`` and its ``evaluation``."""
     if entry is None:
-        return FormState([], None, subset_options(None), [], True, True, "", [None, read_only])
+        return FormState(
+            [], None, locked(subset_options(None)), [], True, True, "", [None, read_only]
+        )
     counts = subset_counts(dataset, entry.split, task)
     options = checkpoint_options(entry)
     signature: list[Any] = [
@@ -144,9 +151,9 @@ def form_state(
             else "Evaluated with these settings. Reset the evaluation to run it again."
         )
         return FormState(
-            options,
+            locked(options),
             evaluation.checkpoint,
-            subset_options(counts),
+            locked(subset_options(counts)),
             list(evaluation.subsets),
             True,
             True,
@@ -166,9 +173,9 @@ def form_state(
     if read_only:
         hint = ""
     return FormState(
-        options,
+        locked(options) if read_only else options,
         checkpoint,
-        subset_options(counts),
+        locked(subset_options(counts)) if read_only else subset_options(counts),
         subsets,
         read_only,
         read_only or blocked,

@@ -154,11 +154,11 @@ def experiment_item(
     """One experiment of the list: name, evaluation badge, model, checkpoints, primary figure."""
     state = evaluation_state(evaluation, job)
     checkpoints = ", ".join(
-        f"{which} (epoch {entry.checkpoints[which].epoch})"
+        f"{which} ep. {entry.checkpoints[which].epoch}"
         for which in ("best", "last")
         if which in entry.checkpoints
     )
-    facts = [str(entry.config.get("model", "?")), entry.split, checkpoints]
+    facts = [str(entry.config.get("model", "?")), checkpoints]
     if entry.is_active:
         facts.append(f"training {entry.status}")
     metric = primary_text(evaluation)
@@ -229,9 +229,7 @@ def experiment_list(
     for entry in entries:
         evaluation = evaluations.get(entry.experiment_id)
         job = evaluation_job(evaluation, jobs)
-        items.append(
-            experiment_item(entry, evaluation, job, entry.experiment_id == selected, now)
-        )
+        items.append(experiment_item(entry, evaluation, job, entry.experiment_id == selected, now))
     return dbc.ListGroup(items, className="eval-list")
 
 
@@ -329,3 +327,26 @@ def facts_row(entry: ExperimentEntry, evaluation: EvaluationEntry | None) -> Com
                 )
             )
     return html.Div(facts, className="d-flex flex-wrap gap-3 small text-body-secondary")
+
+
+# ---------------------------------------------------------------------- notes
+def note(icon: str, text: str) -> html.Div:
+    """A quiet line saying what a section shows, or what to do to fill it."""
+    return html.Div(
+        [html.I(className=f"bi bi-{icon} me-2"), text],
+        className="text-body-secondary small py-3",
+    )
+
+
+def load_error(message: str, id: str) -> dbc.Alert:
+    """Why the evaluation's files cannot be read (the command's reason)."""
+    return dbc.Alert(
+        [
+            html.I(className="bi bi-exclamation-triangle me-2"),
+            html.B("The evaluation's files cannot be read: "),
+            message,
+        ],
+        color="warning",
+        className="small mb-3",
+        id=id,
+    )
