@@ -235,19 +235,24 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
                         overlay_style={"visibility": "visible", "opacity": 0.6},
                     ),
                     html.Div(
-                        dbc.Pagination(
-                            id="dataset-page",
-                            max_value=grid.pages,
-                            active_page=grid.page,
-                            first_last=True,
-                            previous_next=True,
-                            fully_expanded=False,
-                            size="sm",
-                            className="mb-0",
+                        # display is toggled on this outer div: Bootstrap's d-flex (!important)
+                        # would win over an inline display:none on the same element
+                        html.Div(
+                            dbc.Pagination(
+                                id="dataset-page",
+                                max_value=grid.pages,
+                                active_page=grid.page,
+                                first_last=True,
+                                previous_next=True,
+                                fully_expanded=False,
+                                size="sm",
+                                className="mb-0",
+                            ),
+                            className="d-flex justify-content-center",
                         ),
                         id="dataset-pager",
                         style=grid.pager_style,
-                        className="mt-3 d-flex justify-content-center",
+                        className="mt-3",
                     ),
                     html.Small(
                         f"{PAGE_SIZE} images per page · click one for details",
