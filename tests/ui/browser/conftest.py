@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.trained import Trained
 from tests.ui.browser import BrowserSession, ServeProcess, start_serve
 
 if TYPE_CHECKING:
@@ -63,6 +64,27 @@ def served(tmp_path: Path) -> Iterator[ServeProcess]:
     must stop serve (and its worker) with exit code 0 and no traceback in their output.
     """
     server = start_serve(tmp_path / "workspace", tmp_path / "serve.log")
+    try:
+        server.wait_until_serving()
+    except BaseException:
+        server.kill()
+        raise
+    yield server
+    code = server.stop()
+    output = server.output()
+    assert code == 0, f"`aistudio serve` exited with code {code} after Ctrl-C:\n{output}"
+    assert "Traceback (most recent call last)" not in output, (
+        f"the server or its worker logged a traceback:\n{output}"
+    )
+
+
+@pytest.fixture
+def served_trained(trained_classification: Trained, tmp_path: Path) -> Iterator[ServeProcess]:
+    """Like ``served``, on a workspace with a trained digits experiment (``tests/trained.py``).
+
+    The project id and experiment id are ``trained_classification``'s.
+    """
+    server = start_serve(trained_classification.workspace.root, tmp_path / "serve.log")
     try:
         server.wait_until_serving()
     except BaseException:
