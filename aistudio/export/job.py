@@ -58,6 +58,8 @@ def _format(name: str) -> _Format:
         from aistudio.export.onnx_export import export_onnx, onnx_runner
 
         return _Format("ONNX", export_onnx, onnx_runner)
+    if name != "torchscript":
+        raise JobInputError(f"this version of AI Studio cannot export to {name!r}")
     from aistudio.export.torchscript_export import export_torchscript, torchscript_runner
 
     def write(
@@ -193,7 +195,7 @@ def _validate(
     samples: Samples,
     reference: np.ndarray,
 ) -> Validation:
-    from aistudio.export.validate import ValidationError, compare, model_inputs
+    from aistudio.export.validate import NormalisedImages, ValidationError, compare
 
     run = fmt.open(path)
 
@@ -205,7 +207,7 @@ def _validate(
         return compare(
             reference,
             run,
-            model_inputs(samples.images),
+            NormalisedImages(samples.images),
             loaded.task,
             loaded.info,
             loaded.command.options.tolerance,

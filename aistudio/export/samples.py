@@ -3,7 +3,8 @@
 The images of the experiment's split come test subset first, then val, then train (the images
 the network saw least first), each subset in the split's own order; without that split (deleted
 since) the labelled images of the dataset come in the order they were added. The first
-``limit`` that decode are used; an image that cannot be decoded is skipped with a warning.
+``limit`` that decode are used (fewer at large sizes: they are held in memory, decoded, up to
+:data:`MAX_SAMPLE_BYTES`); an image that cannot be decoded is skipped with a warning.
 Images are decoded exactly as training and evaluation decode them
 (:func:`aistudio.training.data.decode_image`).
 """
@@ -25,6 +26,8 @@ from projections.dataset import DatasetView, ImageEntry
 logger = logging.getLogger(__name__)
 
 SUBSET_ORDER: tuple[str, ...] = ("test", "val", "train")
+MAX_SAMPLE_BYTES = 512 << 20
+"""Decoded validation images take at most this much memory (fewer images at large sizes)."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,13 @@ def decode_samples(
         entries: the candidates, in order.
         image_path: the file of an image from its sha256 and extension.
         size: side of the square images.
-        limit: how many images at most.
+        limit: how many images at most; fewer when they would take more than
+            :data:`MAX_SAMPLE_BYTES` (the figures record how many were used).
     """
+    fitting = max(1, MAX_SAMPLE_BYTES // (3 * size * size))
+    if limit > fitting:
+        logger.info("validating on %d images of %d px, not %d (memory)", fitting, size, limit)
+        limit = fitting
     ids: list[str] = []
     paths: list[Path] = []
     tensors: list[torch.Tensor] = []

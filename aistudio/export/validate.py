@@ -19,6 +19,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -34,6 +35,14 @@ CHUNK = 32
 
 Runner = Callable[[np.ndarray], np.ndarray]
 """Runs a float32 N x 3 x S x S batch through an export and returns its raw outputs (N, …)."""
+
+
+class Inputs(Protocol):
+    """The float32 N x 3 x S x S inputs, indexed by an array of rows (``np.ndarray`` fits)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, rows: np.ndarray, /) -> np.ndarray: ...
 
 
 class ValidationError(ValueError):
@@ -101,6 +110,20 @@ def model_inputs(images: torch.Tensor) -> np.ndarray:
     return to_model_input(images).cpu().numpy().astype(np.float32, copy=False)
 
 
+class NormalisedImages:
+    """:class:`Inputs` of ``uint8`` images, normalised batch by batch (a float32 copy of every
+    image at once would take four times the memory of the images)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, rows: np.ndarray, /) -> np.ndarray:
+        return model_inputs(self.images[torch.from_numpy(np.asarray(rows, dtype=np.int64))])
+
+
 def _batches(n: int, chunk: int) -> list[np.ndarray]:
     """Index arrays of the runs: the first image alone, then batches of up to ``chunk``."""
     runs = [np.array([0])]
@@ -123,7 +146,7 @@ def _checked(outputs: np.ndarray, expected: tuple[int, ...], what: str) -> np.nd
 def compare(
     reference: np.ndarray,
     run: Runner,
-    inputs: np.ndarray,
+    inputs: Inputs,
     task: Task,
     info: TargetInfo,
     tolerance: float,
@@ -135,7 +158,7 @@ def compare(
     Args:
         reference: PyTorch's outputs of ``inputs`` (N, …).
         run: the export's runner.
-        inputs: float32 N x 3 x S x S.
+        inputs: the float32 N x 3 x S x S inputs (an array, or :class:`NormalisedImages`).
         task: the task (decodes outputs into predictions and compares them).
         info: the target information.
         tolerance: the largest absolute difference of raw outputs allowed.
@@ -157,12 +180,10 @@ def compare(
     for done, index in enumerate(runs, start=1):
         out = _checked(run(inputs[index]), (len(index), *ref.shape[1:]), "the export")
         max_diff = max(max_diff, float(np.max(np.abs(out - ref[index]))))
-        if done > 1:  # the batch-N runs; the batch-1 run only adds to the difference
+        if done > 1:  # the batch-N runs (the batch-1 run only adds to the difference)
             candidate[index] = out
         if on_batch is not None:
             on_batch(done, len(runs))
-    if n == 1:
-        candidate[0] = out[0]
     agreement = task.agreement(
         task.decode_outputs(ref, info), task.decode_outputs(candidate, info), info, tolerance
     )

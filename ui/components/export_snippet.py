@@ -45,7 +45,7 @@ if rgb.size != (size, size):
     rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
 pixels = np.asarray(rgb, dtype=np.float32) * np.float32(spec["scale"])
 pixels = (pixels - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
-batch = pixels.transpose(2, 0, 1)[np.newaxis]  # HWC -> NCHW, a batch of one
+batch = np.ascontiguousarray(pixels.transpose(2, 0, 1)[np.newaxis])  # HWC -> NCHW, batch of 1
 
 output_name = meta["aistudio.output"]["name"]
 output = session.run([output_name], {{spec["name"]: batch}})[0][0]
@@ -55,7 +55,8 @@ if "aistudio.classes" in meta:
     probabilities = np.exp(logits - logits.max())
     probabilities /= probabilities.sum()
     best = int(probabilities.argmax())
-    print(f"prediction: {{meta['aistudio.classes'][best]}} (probability {{probabilities[best]:.4f}})")
+    name = meta["aistudio.classes"][best]
+    print(f"prediction: {{name}} (probability {{probabilities[best]:.4f}})")
 elif "aistudio.target_scaling" in meta:
     scaling = meta["aistudio.target_scaling"]
     print(f"prediction: {{float(output[0]) * scaling['std'] + scaling['mean']:.6g}}")
@@ -75,4 +76,11 @@ def onnx_snippet(model_file: str = "model.onnx", image_file: str = "image.png") 
     Returns:
         Python source text (UTF-8, ending with a newline).
     """
-    return _TEMPLATE.format(model_file=repr(model_file), image_file=repr(image_file))
+    return _TEMPLATE.format(model_file=_literal(model_file), image_file=_literal(image_file))
+
+
+def _literal(text: str) -> str:
+    """``text`` as a Python string literal (double quotes when that needs no escape)."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return repr(text)

@@ -1,0 +1,146 @@
+"""Requesting exports in the tests, and reading what they left."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aistudio.worker.runner import run_job
+from aistudio.worker.service import Worker
+from events import Event, EventLog
+from projections.dataset import rebuild as rebuild_dataset
+from tests.helpers import job_events
+from tests.trained import Trained
+
+
+@dataclass(frozen=True)
+class ExportRun:
+    """One export job and the events it caused."""
+
+    trained: Trained
+    command: Event
+    events: list[Event]
+
+    @property
+    def export_id(self) -> str:
+        return str(self.command.data["export_id"])
+
+    def of_type(self, type_: str) -> list[Event]:
+        return [e for e in self.events if e.type == type_]
+
+    @property
+    def completed(self) -> Event | None:
+        found = self.of_type("ExportCompleted")
+        assert len(found) <= 1, found
+        return found[0] if found else None
+
+    @property
+    def end(self) -> Event:
+        ends = [e for e in self.events if e.type in ("JobSucceeded", "JobFailed", "JobCancelled")]
+        assert len(ends) == 1, [e.type for e in self.events]
+        return ends[0]
+
+    def export_dir(self) -> Path:
+        t = self.trained
+        return t.workspace.export_dir(t.project_id, t.experiment_id, self.export_id)
+
+    def file(self) -> Path:
+        """The file ``ExportCompleted`` names."""
+        assert self.completed is not None
+        t = self.trained
+        name = self.completed.data["file"]["name"]
+        return t.workspace.experiment_file(t.project_id, t.experiment_id, name)
+
+
+def request_export(trained: Trained, **data: Any) -> Event:
+    """Append ``ExportRequested`` for the trained experiment (a fresh export id)."""
+    payload: dict[str, Any] = {
+        "experiment_id": trained.experiment_id,
+        "export_id": f"xpt-{secrets.token_hex(4)}",
+        **data,
+    }
+    log = EventLog(trained.workspace.events_path(trained.project_id))
+    return log.append("ExportRequested", payload, actor="script")
+
+
+def export_with_worker(trained: Trained, **data: Any) -> ExportRun:
+    """Request an export and let a worker run it (in a job process), to its end."""
+    command = request_export(trained, **data)
+    Worker(trained.workspace).run(once=True)
+    events = job_events(trained.workspace, trained.project_id, command.id)
+    return ExportRun(trained, command, events)
+
+
+def export_in_process(trained: Trained, **data: Any) -> ExportRun:
+    """Request an export and run its job in this process (so tests can monkeypatch it)."""
+    command = request_export(trained, **data)
+    run_job(trained.workspace, trained.project_id, command.id)
+    events = job_events(trained.workspace, trained.project_id, command.id)
+    return ExportRun(trained, command, events)
+
+
+def dataset_images(trained: Trained, n: int) -> list[Path]:
+    """The files of ``n`` real images of the project's dataset (by image id)."""
+    view = rebuild_dataset(EventLog(trained.workspace.events_path(trained.project_id)).read())
+    entries = sorted(view.images.values(), key=lambda entry: entry.image_id)[:n]
+    return [trained.workspace.image_path(trained.project_id, e.sha256, e.ext) for e in entries]
+
+
+def pytorch_model(trained: Trained, which: str = "best") -> tuple[Any, dict[str, Any]]:
+    """The trained network in eval mode, as the app loads it, and its checkpoint metadata."""
+    from aistudio.tasks.registry import get_task
+    from aistudio.training.checkpoints import load_model
+
+    path = trained.workspace.checkpoint_path(trained.project_id, trained.experiment_id, which)
+    return load_model(path, get_task(trained.task))
+
+
+def pytorch_outputs(trained: Trained, paths: list[Path], which: str = "best") -> np.ndarray:
+    """The app's (PyTorch eager) raw outputs for image files, decoded as the pipeline does."""
+    import torch
+
+    from aistudio.training.data import decode_image, to_model_input
+
+    model, meta = pytorch_model(trained, which)
+    images = torch.stack([decode_image(path, int(meta["image_size"])) for path in paths])
+    with torch.inference_mode():
+        return model(to_model_input(images)).numpy()
+
+
+def recalibrate_checkpoint(trained: Trained, which: str = "best") -> None:
+    """Make the checkpoint's outputs depend on the image, and record it as a script would.
+
+    The session's trained experiments (two epochs from scratch) give nearly the same output for
+    every image in eval mode, which would make any comparison of outputs trivially pass. This
+    recomputes the network's BatchNorm statistics on the dataset's images, writes the checkpoint
+    again and appends a ``CheckpointSaved`` naming the new file.
+    """
+    import torch
+
+    from aistudio.tasks.models import recalibrate_batchnorm
+    from aistudio.training.checkpoints import save_atomically
+    from aistudio.training.data import decode_image, to_model_input
+
+    t = trained
+    path = t.workspace.checkpoint_path(t.project_id, t.experiment_id, which)
+    model, meta = pytorch_model(t, which)
+    size = int(meta["image_size"])
+    images = torch.stack([decode_image(p, size) for p in dataset_images(t, 1000)])
+    recalibrate_batchnorm(model, [to_model_input(images)])
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint["state_dict"].update({f"model.{k}": v for k, v in model.state_dict().items()})
+    saved = save_atomically(lambda tmp: torch.save(checkpoint, tmp), [path])
+    log = EventLog(t.workspace.events_path(t.project_id))
+    previous = [
+        e.data
+        for e in log.read()
+        if e.type == "CheckpointSaved"
+        and e.data["experiment_id"] == t.experiment_id
+        and e.data["which"] == which
+    ][-1]
+    data = {**previous, "sha256": saved.sha256, "size_bytes": saved.size_bytes}
+    log.append("CheckpointSaved", data, actor="script")
