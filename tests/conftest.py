@@ -36,7 +36,7 @@ def trained_classification(
     _trained_templates: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> Any:
     """A private workspace with a digits classification project and one trained experiment
-    (MobileNetV3-Small, 2 epochs at 32 px; trained once per session, copied per test)."""
+    (ResNet-18, 3 epochs at 32 px; trained once per session, copied per test)."""
     from tests.trained import copy_of
 
     return copy_of(_trained(_trained_templates, tmp_path_factory, "classification"), tmp_path)

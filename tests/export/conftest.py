@@ -1,7 +1,7 @@
 """Exports made once for the whole package (tests only read them), on private workspace copies.
 
-The checkpoint is first recalibrated (:func:`tests.export.support.recalibrate_checkpoint`) so that
-its outputs differ from image to image: parity then means something.
+The session's trained experiments give outputs that differ from image to image (see
+:func:`tests.trained.train_template`), so parity means something.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.export.support import ExportRun, export_with_worker, recalibrate_checkpoint
+from tests.export.support import ExportRun, export_with_worker
 
 
 def _exported(templates: dict[str, Any], factory: pytest.TempPathFactory, task: str) -> ExportRun:
@@ -19,7 +19,6 @@ def _exported(templates: dict[str, Any], factory: pytest.TempPathFactory, task: 
     if task not in templates:  # the session's template, shared with trained_<task> fixtures
         templates[task] = train_template(factory.mktemp(f"trained-{task}"), task)
     trained = copy_of(templates[task], factory.mktemp(f"exported-{task}"))
-    recalibrate_checkpoint(trained, "best")
     return export_with_worker(trained, format="onnx", checkpoint="best")
 
 

@@ -109,38 +109,3 @@ def pytorch_outputs(trained: Trained, paths: list[Path], which: str = "best") ->
     images = torch.stack([decode_image(path, int(meta["image_size"])) for path in paths])
     with torch.inference_mode():
         return model(to_model_input(images)).numpy()
-
-
-def recalibrate_checkpoint(trained: Trained, which: str = "best") -> None:
-    """Make the checkpoint's outputs depend on the image, and record it as a script would.
-
-    The session's trained experiments (two epochs from scratch) give nearly the same output for
-    every image in eval mode, which would make any comparison of outputs trivially pass. This
-    recomputes the network's BatchNorm statistics on the dataset's images, writes the checkpoint
-    again and appends a ``CheckpointSaved`` naming the new file.
-    """
-    import torch
-
-    from aistudio.tasks.models import recalibrate_batchnorm
-    from aistudio.training.checkpoints import save_atomically
-    from aistudio.training.data import decode_image, to_model_input
-
-    t = trained
-    path = t.workspace.checkpoint_path(t.project_id, t.experiment_id, which)
-    model, meta = pytorch_model(t, which)
-    size = int(meta["image_size"])
-    images = torch.stack([decode_image(p, size) for p in dataset_images(t, 1000)])
-    recalibrate_batchnorm(model, [to_model_input(images)])
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    checkpoint["state_dict"].update({f"model.{k}": v for k, v in model.state_dict().items()})
-    saved = save_atomically(lambda tmp: torch.save(checkpoint, tmp), [path])
-    log = EventLog(t.workspace.events_path(t.project_id))
-    previous = [
-        e.data
-        for e in log.read()
-        if e.type == "CheckpointSaved"
-        and e.data["experiment_id"] == t.experiment_id
-        and e.data["which"] == which
-    ][-1]
-    data = {**previous, "sha256": saved.sha256, "size_bytes": saved.size_bytes}
-    log.append("CheckpointSaved", data, actor="script")

@@ -1,7 +1,7 @@
 """The ExportRequested job through a worker: ONNX files validated on real images, recorded.
 
 The exports are made once for the package (``onnx_classification``, ``onnx_regression``) from the
-session's trained digits experiments (MobileNetV3-Small, 32 px); these tests only read them.
+session's trained digits experiments (ResNet-18, 32 px); these tests only read them.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_metadata_props_are_in_the_file_and_json(run: ExportRun) -> None:
     t = run.trained
     assert source["project_id"] == t.project_id and source["experiment_id"] == t.experiment_id
     assert source["project_name"] == f"Digits {t.task}" and source["experiment_name"] == "tiny"
-    assert source["model"] == "mobilenet_v3_small" and source["checkpoint"] == "best"
+    assert source["model"] == "resnet18" and source["checkpoint"] == "best"
     assert source["checkpoint_sha256"] == completed.data["checkpoint_sha256"]
     assert source["checkpoint_epoch"] == completed.data["checkpoint_epoch"]
     assert source["seq"] == run.command.seq and source["export_id"] == run.export_id
