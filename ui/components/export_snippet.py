@@ -12,57 +12,19 @@ Its last line of output is ``prediction: <class> (probability 0.9876)`` or
 
 from __future__ import annotations
 
+from pathlib import Path
+
 REQUIREMENTS: tuple[str, ...] = ("onnxruntime", "numpy", "Pillow")
 """The packages the program needs (``pip install onnxruntime numpy Pillow``)."""
 INSTALL_COMMAND = "pip install " + " ".join(REQUIREMENTS)
 PREDICTION_PREFIX = "prediction: "
 """What the line with the prediction starts with."""
 
-_TEMPLATE = '''"""Run an AI Studio ONNX export on one image: python predict.py [IMAGE] [MODEL]."""
+_TEMPLATE = (Path(__file__).with_name("export_snippet.txt")).read_text(encoding="utf-8")
+"""The program, with ``{model_file}`` and ``{image_file}`` to fill in (``str.format``).
 
-import json
-import sys
-
-import numpy as np
-import onnxruntime as ort
-from PIL import Image
-
-IMAGE = sys.argv[1] if len(sys.argv) > 1 else {image_file}
-MODEL = sys.argv[2] if len(sys.argv) > 2 else {model_file}
-
-session = ort.InferenceSession(MODEL, providers=["CPUExecutionProvider"])
-props = session.get_modelmeta().custom_metadata_map
-meta = {{key: json.loads(value) for key, value in props.items() if key.startswith("aistudio.")}}
-spec = meta["aistudio.input"]
-size = spec["image_size"]
-
-# Preprocess exactly as AI Studio does: RGB, bilinear resize to size x size (aspect ratio not
-# kept, EXIF orientation ignored), scale to 0..1, subtract the mean, divide by the std, NCHW.
-with Image.open(IMAGE) as image:
-    image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, as the app does
-    rgb = image.convert("RGB")
-if rgb.size != (size, size):
-    rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
-pixels = np.asarray(rgb, dtype=np.float32) * np.float32(spec["scale"])
-pixels = (pixels - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
-batch = np.ascontiguousarray(pixels.transpose(2, 0, 1)[np.newaxis])  # HWC -> NCHW, batch of 1
-
-output_name = meta["aistudio.output"]["name"]
-output = session.run([output_name], {{spec["name"]: batch}})[0][0]
-
-if "aistudio.classes" in meta:
-    logits = output.astype(np.float64)
-    probabilities = np.exp(logits - logits.max())
-    probabilities /= probabilities.sum()
-    best = int(probabilities.argmax())
-    name = meta["aistudio.classes"][best]
-    print(f"prediction: {{name}} (probability {{probabilities[best]:.4f}})")
-elif "aistudio.target_scaling" in meta:
-    scaling = meta["aistudio.target_scaling"]
-    print(f"prediction: {{float(output[0]) * scaling['std'] + scaling['mean']:.6g}}")
-else:
-    print(f"prediction: {{output.tolist()}}")
-'''
+It lives in a text file next to this module: it is a program to show, not code of the app.
+"""
 
 
 def onnx_snippet(model_file: str = "model.onnx", image_file: str = "image.png") -> str:

@@ -74,6 +74,7 @@ from ui.components.evaluation_runs import (
     load_error,
     note,
 )
+from ui.components.selection import chosen_experiment, clicked_value, status_alert
 from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at, time_travel_banner
 from ui.components.training_runs import progress_bar
@@ -988,7 +989,7 @@ def open_detail(
     if not project_id:
         raise PreventUpdate
     return detail_dialog(
-        project_id, selected, at, task or "classification", ctx.triggered_id, _clicked(), theme
+        project_id, selected, at, task or "classification", ctx.triggered_id, clicked_value(), theme
     )
 
 
@@ -1042,34 +1043,12 @@ def detail_dialog(
 )
 def select_experiment(clicks: list[int | None], current: str | None) -> str:
     """Select the experiment whose list item was clicked."""
-    return chosen_experiment(ctx.triggered_id, _clicked(), current)
-
-
-def _clicked() -> Any:
-    """The value of the property that triggered the running callback."""
-    return ctx.triggered[0].get("value") if ctx.triggered else None
-
-
-def chosen_experiment(trigger: Any, clicked: Any, current: str | None) -> str:
-    """The experiment a click on a list item selects (PreventUpdate when nothing changes)."""
-    if not isinstance(trigger, dict) or not clicked:
-        raise PreventUpdate  # the list was re-rendered, nothing clicked
-    index = str(trigger.get("index"))
-    if index == current:
-        raise PreventUpdate
-    return index
+    return chosen_experiment(ctx.triggered_id, clicked_value(), current)
 
 
 # ---------------------------------------------------------------------- callbacks: actions
 def _alert(ok: bool, message: Any) -> dbc.Alert:
-    parts = message if isinstance(message, list) else [message]  # Dash wants flat children
-    return dbc.Alert(
-        [html.I(className=f"bi bi-{'check-circle' if ok else 'x-circle'} me-2"), *parts],
-        color="success" if ok else "danger",
-        dismissable=True,
-        duration=6000 if ok else None,
-        id="eval-status-alert",
-    )
+    return status_alert(ok, message, "eval-status-alert")
 
 
 def _read_only_alert() -> dbc.Alert:
@@ -1169,7 +1148,7 @@ def on_reset(
     version: int | None,
 ) -> tuple[Any, ...]:
     """Open the confirmation, reset the evaluation, or close it."""
-    return reset_dialog(ctx.triggered_id, _clicked(), selected, project_id, at, version)
+    return reset_dialog(ctx.triggered_id, clicked_value(), selected, project_id, at, version)
 
 
 def reset_dialog(

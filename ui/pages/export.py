@@ -48,6 +48,7 @@ from ui.components.export_form import (
     read_options,
 )
 from ui.components.export_results import CANCEL_TYPE, exports_list, running_panel
+from ui.components.selection import chosen_experiment, clicked_value, status_alert
 from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at, time_travel_banner
 from ui.state import get_state
@@ -404,22 +405,7 @@ def render(
 )
 def select_experiment(clicks: list[int | None], current: str | None) -> str:
     """Select the experiment whose list item was clicked."""
-    return chosen_experiment(ctx.triggered_id, _clicked(), current)
-
-
-def _clicked() -> Any:
-    """The value of the property that triggered the running callback."""
-    return ctx.triggered[0].get("value") if ctx.triggered else None
-
-
-def chosen_experiment(trigger: Any, clicked: Any, current: str | None) -> str:
-    """The experiment a click on a list item selects (PreventUpdate when nothing changes)."""
-    if not isinstance(trigger, dict) or not clicked:
-        raise PreventUpdate  # the list was re-rendered, nothing clicked
-    index = str(trigger.get("index"))
-    if index == current:
-        raise PreventUpdate
-    return index
+    return chosen_experiment(ctx.triggered_id, clicked_value(), current)
 
 
 @callback(
@@ -435,14 +421,7 @@ def format_help(fmt: str | None) -> tuple[str, bool]:
 
 # ---------------------------------------------------------------------- callbacks: actions
 def _alert(ok: bool, message: Any) -> dbc.Alert:
-    parts = message if isinstance(message, list) else [message]  # Dash wants flat children
-    return dbc.Alert(
-        [html.I(className=f"bi bi-{'check-circle' if ok else 'x-circle'} me-2"), *parts],
-        color="success" if ok else "danger",
-        dismissable=True,
-        duration=6000 if ok else None,
-        id="export-status-alert",
-    )
+    return status_alert(ok, message, "export-status-alert")
 
 
 @callback(
@@ -502,7 +481,7 @@ def on_cancel(
     clicks: list[int | None], project_id: str | None, at: int | None, version: int | None
 ) -> tuple[Any, ...]:
     """Ask the export whose Cancel was clicked to stop."""
-    return cancel_clicked(ctx.triggered_id, _clicked(), project_id, at, version)
+    return cancel_clicked(ctx.triggered_id, clicked_value(), project_id, at, version)
 
 
 def cancel_clicked(

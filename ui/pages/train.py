@@ -33,6 +33,7 @@ from aistudio.commands import CommandError, TaskTrainingInfo
 from projections.dataset import DatasetView
 from projections.experiments import ExperimentEntry, ExperimentsView
 from ui.components.empty_state import empty_state, not_found
+from ui.components.selection import chosen_experiment, clicked_value, status_alert
 from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at, time_travel_banner
 from ui.components.training_charts import compare_figure, curves_figure
@@ -1007,22 +1008,7 @@ def render_compare(
 )
 def select_experiment(clicks: list[int | None], current: str | None) -> str:
     """Select the experiment whose list item was clicked."""
-    return chosen_experiment(ctx.triggered_id, _clicked(), current)
-
-
-def _clicked() -> Any:
-    """The value of the property that triggered the running callback."""
-    return ctx.triggered[0].get("value") if ctx.triggered else None
-
-
-def chosen_experiment(trigger: Any, clicked: Any, current: str | None) -> str:
-    """The experiment a click on a list item selects (PreventUpdate when nothing changes)."""
-    if not isinstance(trigger, dict) or not clicked:
-        raise PreventUpdate  # the list was re-rendered, nothing clicked
-    index = str(trigger.get("index"))
-    if index == current:
-        raise PreventUpdate
-    return index
+    return chosen_experiment(ctx.triggered_id, clicked_value(), current)
 
 
 # ---------------------------------------------------------------------- callbacks: the form
@@ -1122,7 +1108,7 @@ def fill_form(
     _defaults: int | None, _use: int | None, selected: str | None, project_id: str | None
 ) -> list[Any]:
     """Fill the form with the task's defaults, or with the selected experiment's settings."""
-    return form_fill(ctx.triggered_id, _clicked(), selected, project_id)
+    return form_fill(ctx.triggered_id, clicked_value(), selected, project_id)
 
 
 def form_fill(
@@ -1162,14 +1148,7 @@ def form_fill(
 
 # ---------------------------------------------------------------------- callbacks: actions
 def _alert(ok: bool, message: Any) -> dbc.Alert:
-    parts = message if isinstance(message, list) else [message]  # Dash wants flat children
-    return dbc.Alert(
-        [html.I(className=f"bi bi-{'check-circle' if ok else 'x-circle'} me-2"), *parts],
-        color="success" if ok else "danger",
-        dismissable=True,
-        duration=6000 if ok else None,
-        id="train-status-alert",
-    )
+    return status_alert(ok, message, "train-status-alert")
 
 
 @callback(
@@ -1266,7 +1245,7 @@ def on_resume(
     version: int | None,
 ) -> tuple[Any, ...]:
     """Open the resume dialog (asking for the epochs), resume, or close it."""
-    return resume_dialog(ctx.triggered_id, _clicked(), epochs, selected, project_id, version)
+    return resume_dialog(ctx.triggered_id, clicked_value(), epochs, selected, project_id, version)
 
 
 def resume_dialog(
