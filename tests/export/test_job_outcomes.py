@@ -55,7 +55,7 @@ def test_torchscript_export_is_validated_and_carries_the_metadata(
         five = module(batch).numpy()
         one = module(batch[:1]).numpy()
     expected = pytorch_outputs(trained_classification, paths, which="last")
-    assert len(np.unique(expected.argmax(axis=1))) >= 2
+    assert float(expected.std(axis=0).mean()) > 0.01  # outputs that depend on the image
     np.testing.assert_allclose(five, expected, atol=1e-4)
     np.testing.assert_allclose(one[0], five[0], atol=1e-5)
 
