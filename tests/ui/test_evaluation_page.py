@@ -912,4 +912,4 @@ def test_top_k_cards_when_the_report_has_them() -> None:
     cards = metric_cards(entry, "classification")
     names = [c.id["index"] for c in walk(cards) if isinstance(getattr(c, "id", None), dict)]
     assert names == ["accuracy", "f1_macro", "top3_accuracy", "top5_accuracy"]
-    assert "Top3 accuracy 0.95" in text(cards) and "30" in text(cards)
+    assert "Top-3 accuracy 0.95" in text(cards) and "30" in text(cards)

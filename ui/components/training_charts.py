@@ -35,8 +35,18 @@ _LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0}
 _MARGIN = {"l": 56, "r": 16, "t": 40, "b": 96}
 
 
+_TITLES: dict[str, str] = {
+    "average_precision_macro": "mAP (macro AP)",
+    "top3_accuracy": "Top-3 accuracy",
+    "top5_accuracy": "Top-5 accuracy",
+    "median_absolute_error": "Median abs. error",
+}
+
+
 def metric_title(name: str) -> str:
-    """``f1_macro`` -> ``F1 macro``; ``mae`` -> ``MAE``."""
+    """``f1_macro`` -> ``F1 macro``; ``mae`` -> ``MAE``; a few long names shortened."""
+    if name in _TITLES:
+        return _TITLES[name]
     short = {"mae", "rmse", "mse", "r2", "f1", "auc", "map", "iou", "miou"}
     words = name.replace("-", "_").split("_")
     titled = [w.upper() if w.lower() in short else w for w in words if w]
