@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -863,10 +863,32 @@ def exports_view(workspace: Workspace, project_id: str) -> ExportsView:
     return rebuild_exports(_log(workspace, project_id).read())
 
 
+class ModelViews(NamedTuple):
+    """The views the evaluation and export commands check, all as of the same event.
+
+    The web app passes its incremental views (a click costs no replay of the log); the commands
+    append with ``expected_seq`` equal to their seq, and replay the log only when it moved on.
+    """
+
+    dataset: DatasetView
+    experiments: ExperimentsView
+    evaluations: EvaluationsView
+    exports: ExportsView
+
+    @property
+    def seq(self) -> int:
+        """The seq the views were folded to (-1 when they disagree)."""
+        seqs = {self.dataset.seq, self.experiments.seq, self.evaluations.seq, self.exports.seq}
+        return seqs.pop() if len(seqs) == 1 else -1
+
+
 def _model_views(
-    workspace: Workspace, project_id: str
+    workspace: Workspace, project_id: str, given: ModelViews | None = None
 ) -> tuple[int, DatasetView, ExperimentsView, EvaluationsView, ExportsView]:
-    """The last seq and the views a model command checks, from one read of the log."""
+    """The last seq and the views a model command checks: ``given`` when they agree on one
+    seq, else from one read of the log."""
+    if given is not None and given.seq >= 0:
+        return (given.seq, *given)
     events = events_of(workspace, project_id)
     seq = events[-1].seq if events else 0
     return (
@@ -921,12 +943,14 @@ def request_evaluation(
     subsets: Sequence[str] = ("test",),
     actor: str = "cli",
     batch_size: int | None = None,
+    views: ModelViews | None = None,
 ) -> Event:
     """Check and append ``EvaluationRequested``: ``experiment`` (id or name)'s ``checkpoint``
     on the pooled ``subsets`` of its split.
 
     Refused when the experiment is training, lacks the checkpoint, has an evaluation already
-    (reset it first) or one running, or when the subsets hold no annotated image.
+    (reset it first) or one running, or when the subsets hold no annotated image. ``views``:
+    the caller's current views (see :class:`ModelViews`).
 
     Returns:
         The command event (its id is the job id).
@@ -940,8 +964,10 @@ def request_evaluation(
     if not chosen:
         raise CommandError("choose at least one subset to evaluate on (train, val or test)")
     task = _task(project_task(workspace, project_id))
-    for _attempt in range(5):
-        seq, dataset, experiments, evaluations, _exports = _model_views(workspace, project_id)
+    for attempt in range(5):
+        seq, dataset, experiments, evaluations, _exports = _model_views(
+            workspace, project_id, views if attempt == 0 else None
+        )
         experiment_id = resolve_experiment(workspace, project_id, experiment, experiments)
         entry = experiments.experiments[experiment_id]
         _checkpoint_of(workspace, project_id, entry, checkpoint)
@@ -979,7 +1005,11 @@ def request_evaluation(
 
 
 def reset_evaluation(
-    workspace: Workspace, project_id: str, experiment: str, actor: str = "cli"
+    workspace: Workspace,
+    project_id: str,
+    experiment: str,
+    actor: str = "cli",
+    views: ModelViews | None = None,
 ) -> Event:
     """Remove the evaluation of ``experiment`` (id or name): ``EvaluationReset``, then its files.
 
@@ -987,8 +1017,10 @@ def reset_evaluation(
     names (the next evaluation overwrites them), never a view naming missing files. Only the
     files the evaluation recorded, unchanged, are deleted.
     """
-    for _attempt in range(5):
-        seq, _dataset, experiments, evaluations, _exports = _model_views(workspace, project_id)
+    for attempt in range(5):
+        seq, _dataset, experiments, evaluations, _exports = _model_views(
+            workspace, project_id, views if attempt == 0 else None
+        )
         experiment_id = resolve_experiment(workspace, project_id, experiment, experiments)
         current = evaluations.get(experiment_id)
         name = experiments.experiments[experiment_id].name
@@ -1096,6 +1128,7 @@ def request_export(
     options: dict[str, Any] | None = None,
     actor: str = "cli",
     export_id: str | None = None,
+    views: ModelViews | None = None,
 ) -> Event:
     """Check and append ``ExportRequested`` for ``experiment`` (id or name)'s ``checkpoint``.
 
@@ -1112,8 +1145,10 @@ def request_export(
         problem = exc.errors()[0]
         where = ".".join(str(p) for p in problem["loc"])
         raise CommandError(f"export option {where}: {problem['msg']}") from None
-    for _attempt in range(5):
-        seq, _dataset, experiments, _evaluations, exports = _model_views(workspace, project_id)
+    for attempt in range(5):
+        seq, _dataset, experiments, _evaluations, exports = _model_views(
+            workspace, project_id, views if attempt == 0 else None
+        )
         experiment_id = resolve_experiment(workspace, project_id, experiment, experiments)
         entry = experiments.experiments[experiment_id]
         _checkpoint_of(workspace, project_id, entry, checkpoint)

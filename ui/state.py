@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from aistudio.commands import ModelViews
 from aistudio.workspace import Workspace, WorkspaceError, check_id
 from events import Event, EventLog
 from projections.project import ProjectView
@@ -52,6 +53,17 @@ class AppState:
         if at is not None:
             return projector.at(name, at)
         return projector.view(name)
+
+    def model_views(self, project_id: str) -> ModelViews | None:
+        """The views the evaluation and export commands check, from one refresh (so they agree
+        on one seq); None if no such project."""
+        projector = self.projector(project_id)
+        if projector is None:
+            return None
+        views = projector.views()
+        return ModelViews(
+            views["dataset"], views["experiments"], views["evaluation"], views["exports"]
+        )
 
     def event_at(self, project_id: str, seq: int) -> Event | None:
         """The event with this seq in a project's log (for time-travel banners and inspectors)."""

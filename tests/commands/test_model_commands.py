@@ -430,3 +430,41 @@ def test_cli_evaluate_and_show(workspace: Workspace, tmp_path: Path) -> None:
     assert shown["exports"][export_id]["validation"]["passed"] is True
     reset = _cli(workspace, "evaluate", project_id, "first", "--reset")
     assert reset.exit_code == 0 and events_of(workspace, project_id)[-1].type == "EvaluationReset"
+
+
+def _views(workspace: Workspace, project_id: str) -> commands.ModelViews:
+    from projections import (
+        rebuild_dataset,
+        rebuild_evaluations,
+        rebuild_experiments,
+        rebuild_exports,
+    )
+
+    events = events_of(workspace, project_id)
+    return commands.ModelViews(
+        rebuild_dataset(events),
+        rebuild_experiments(events),
+        rebuild_evaluations(events),
+        rebuild_exports(events),
+    )
+
+
+def test_the_callers_views_are_used_and_stale_ones_are_caught(workspace: Workspace) -> None:
+    project_id = trained_project(workspace)
+    views = _views(workspace, project_id)
+    assert views.seq == events_of(workspace, project_id)[-1].seq
+    first = commands.request_evaluation(workspace, project_id, EXP, views=views)
+    assert first.seq == views.seq + 1  # appended with expected_seq = the views' seq
+    # The same (now stale) views again: the append is refused as out of date, the log is read
+    # afresh, and the request is refused for what the log says now.
+    refused(
+        workspace,
+        project_id,
+        "is being evaluated",
+        lambda: commands.request_evaluation(workspace, project_id, EXP, views=views),
+    )
+    export = commands.request_export(workspace, project_id, EXP, views=views)
+    assert export.type == "ExportRequested"  # stale views, then a fresh check that passes
+    mixed = views._replace(exports=_views(workspace, project_id).exports)
+    assert mixed.seq == -1  # views of different seqs are not used
+    assert commands.request_export(workspace, project_id, EXP, views=mixed)

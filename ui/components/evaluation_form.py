@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aistudio import commands
-from aistudio.commands import CommandError
+from aistudio.commands import CommandError, ModelViews
 from aistudio.workspace import Workspace
 from projections.dataset import SUBSETS, DatasetView
 from projections.evaluations import EvaluationEntry
@@ -191,8 +191,12 @@ def run_evaluation(
     experiment_id: str | None,
     checkpoint: str | None,
     subsets: Sequence[str] | None,
+    views: ModelViews | None = None,
 ) -> str | None:
-    """Append ``EvaluationRequested``; the reason it was refused, or None."""
+    """Append ``EvaluationRequested``; the reason it was refused, or None.
+
+    ``views``: the page's current views (checked instead of a replay of the log).
+    """
     if not experiment_id:
         return "Select an experiment to evaluate."
     if not checkpoint:
@@ -201,7 +205,13 @@ def run_evaluation(
         return "Choose at least one subset to evaluate on."
     try:
         commands.request_evaluation(
-            workspace, project_id, experiment_id, checkpoint, list(subsets), actor="ui"
+            workspace,
+            project_id,
+            experiment_id,
+            checkpoint,
+            list(subsets),
+            actor="ui",
+            views=views,
         )
     except CommandError as exc:
         return sentence(str(exc))
@@ -226,10 +236,21 @@ def cancel_evaluation(
     return None
 
 
-def reset_evaluation(workspace: Workspace, project_id: str, experiment_id: str) -> str | None:
+def reset_evaluation(
+    workspace: Workspace,
+    project_id: str,
+    experiment_id: str,
+    views: ModelViews | None = None,
+) -> str | None:
     """Append ``EvaluationReset`` (its files are then deleted); the reason it was refused."""
     try:
-        commands.reset_evaluation(workspace, project_id, experiment_id, actor="ui")
+        commands.reset_evaluation(
+            workspace,
+            project_id,
+            experiment_id,
+            actor="ui",
+            views=views,
+        )
     except CommandError as exc:
         return sentence(str(exc))
     return None

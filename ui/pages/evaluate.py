@@ -1081,7 +1081,15 @@ def on_run(
         raise PreventUpdate
     if at is not None:
         return _read_only_alert(), dash.no_update
-    error = run_evaluation(get_state().workspace, project_id, selected, checkpoint, subsets)
+    state = get_state()
+    error = run_evaluation(
+        state.workspace,
+        project_id,
+        selected,
+        checkpoint,
+        subsets,
+        views=state.model_views(project_id),
+    )
     if error is not None:
         return _alert(False, error), dash.no_update
     name = views(project_id)[0].experiments[str(selected)].name
@@ -1191,7 +1199,10 @@ def reset_dialog(
         return True, body, None, no, no
     if trigger != "eval-delete-confirm":
         raise PreventUpdate
-    error = reset_evaluation(get_state().workspace, project_id, selected)
+    state = get_state()
+    error = reset_evaluation(
+        state.workspace, project_id, selected, views=state.model_views(project_id)
+    )
     if error is not None:
         return True, no, dbc.Alert(error, color="danger", className="small mb-0"), no, no
     message = ["The evaluation of ", html.B(entry.name), " was reset."]

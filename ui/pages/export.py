@@ -107,6 +107,7 @@ def start_export(
             fmt=fmt or "onnx",
             options=options,
             actor="ui",
+            views=state.model_views(project_id),
         )
     except CommandError as exc:
         return None, str(exc)[:1].upper() + str(exc)[1:]
