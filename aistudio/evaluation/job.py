@@ -123,7 +123,12 @@ def _evaluate(
         check_cancelled=ctx.check_cancelled,
     )
     inference_s = time.monotonic() - inference_started
-    evaluation = task.evaluate(outputs, data.targets, info)
+    images = plan.dataset.images
+    by_label = task.label_kind == "label"
+    annotations = [
+        images[i].label if by_label else images[i].value for i in data.image_ids
+    ]  # exact, where the targets may be transformed (normalised values in float32)
+    evaluation = task.evaluate(outputs, data.targets, info, annotations)
     changed = plan.label_changed(data.image_ids, task.label_kind)
     rows = [
         {"image_id": i, "subset": subset_of[i], **row, "label_changed": i in changed}

@@ -146,10 +146,19 @@ class Task(ABC):
 
     @abstractmethod
     def evaluate(
-        self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
+        self,
+        outputs: torch.Tensor,
+        targets: torch.Tensor,
+        info: TargetInfo,
+        annotations: Sequence[str | float | None] | None = None,
     ) -> EvaluationOutput:
         """Figures, per-image rows and plot data of an evaluation pass (outputs of the model
         in eval mode and the targets :meth:`target` built, stacked, in the same order).
+
+        ``annotations``, when given, are the images' own labels or values as the dataset holds
+        them, in the same order: rows show them as ``target``, and a task whose targets are
+        transformed (normalised values, …) computes its figures from them rather than from the
+        targets turned back (exact, not within float32 rounding).
 
         Every figure follows scikit-learn's definition; every value of the output is plain JSON
         (Python floats and ints, None instead of NaN). The report carries ``task`` (the task's

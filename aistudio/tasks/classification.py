@@ -162,9 +162,15 @@ class ClassificationTask(BackboneTask):
         return MetricResult(values=values, primary=self.primary_metric)
 
     def evaluate(
-        self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
+        self,
+        outputs: torch.Tensor,
+        targets: torch.Tensor,
+        info: TargetInfo,
+        annotations: Sequence[str | float | None] | None = None,
     ) -> EvaluationOutput:
         """Figures of logits ``(N, C)`` against class indices ``(N,)``, by scikit-learn.
+
+        ``annotations`` are not needed: a class index names its label exactly.
 
         Metrics: ``accuracy`` (first), ``precision_macro``, ``recall_macro``, ``f1_macro``, the
         same three ``*_weighted``, ``average_precision_macro`` and, with more than 5 classes,

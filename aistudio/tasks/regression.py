@@ -156,12 +156,17 @@ class RegressionTask(BackboneTask):
         return MetricResult(values=values, primary=self.primary_metric)
 
     def evaluate(
-        self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
+        self,
+        outputs: torch.Tensor,
+        targets: torch.Tensor,
+        info: TargetInfo,
+        annotations: Sequence[str | float | None] | None = None,
     ) -> EvaluationOutput:
         """Figures of outputs against targets (both normalised, ``(N, 1)`` or ``(N,)``).
 
         Both are de-normalised first (``x * std + mean``, as :meth:`metrics` does), so every
-        figure and row is in the data's unit. Metrics: ``mae`` (first), ``rmse``, ``r2``,
+        figure and row is in the data's unit; with ``annotations`` (the images' own values),
+        those are the true values, exactly. Metrics: ``mae`` (first), ``rmse``, ``r2``,
         ``median_absolute_error``, ``max_error``; see
         :mod:`aistudio.evaluation.regression_figures` for the rows and the report.
 
@@ -169,6 +174,8 @@ class RegressionTask(BackboneTask):
             ValueError: no image, not one output and one target per image, or values that are
                 not finite.
         """
+        import numpy as np
+
         from aistudio.evaluation.regression_figures import regression_figures
 
         predicted = outputs.detach().cpu().double().reshape(-1)
@@ -178,9 +185,13 @@ class RegressionTask(BackboneTask):
                 f"expected one output and one target per image, got {tuple(outputs.shape)} and "
                 f"{tuple(targets.shape)}"
             )
-        figures = regression_figures(
-            (predicted * info.std + info.mean).numpy(), (truth * info.std + info.mean).numpy()
-        )
+        if annotations is not None:
+            if len(annotations) != truth.numel() or any(v is None for v in annotations):
+                raise ValueError(f"expected {truth.numel()} values, got {list(annotations)[:5]}…")
+            true_values = np.asarray(annotations, dtype=np.float64)
+        else:
+            true_values = (truth * info.std + info.mean).numpy()
+        figures = regression_figures((predicted * info.std + info.mean).numpy(), true_values)
         figures.report = {"task": self.name, **figures.report}
         return figures
 
