@@ -74,7 +74,12 @@ from ui.components.evaluation_runs import (
     load_error,
     note,
 )
-from ui.components.selection import chosen_experiment, clicked_value, status_alert
+from ui.components.experiment_pages import (
+    chosen_experiment,
+    clicked_value,
+    next_signature,
+    status_alert,
+)
 from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at, time_travel_banner
 from ui.components.training_runs import progress_bar
@@ -559,14 +564,7 @@ def refresh(
     signature: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Follow the project: a new signature only when what the page shows changed."""
-    if not project_id or get_state().live_project(project_id) is None:
-        raise PreventUpdate
-    if at is not None and signature is not None:
-        raise PreventUpdate  # a view of the past does not change
-    fresh = page_signature(*views(project_id, at))
-    if fresh == signature:
-        raise PreventUpdate
-    return fresh
+    return next_signature(project_id, at, signature, lambda: page_signature(*views(project_id, at)))
 
 
 @callback(

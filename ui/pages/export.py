@@ -31,6 +31,12 @@ from projections.experiments import ExperimentsView
 from projections.exports import ExportsView
 from projections.jobs import JobsView
 from ui.components.empty_state import empty_state, not_found
+from ui.components.experiment_pages import (
+    chosen_experiment,
+    clicked_value,
+    next_signature,
+    status_alert,
+)
 from ui.components.export_experiments import (
     ITEM_TYPE,
     default_selection,
@@ -48,7 +54,6 @@ from ui.components.export_form import (
     read_options,
 )
 from ui.components.export_results import CANCEL_TYPE, exports_list, running_panel
-from ui.components.selection import chosen_experiment, clicked_value, status_alert
 from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at, time_travel_banner
 from ui.state import get_state
@@ -340,14 +345,7 @@ def refresh(
     signature: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Follow the project: a new signature only when experiments, exports or their jobs moved."""
-    if not project_id or get_state().live_project(project_id) is None:
-        raise PreventUpdate
-    if at is not None and signature is not None:
-        raise PreventUpdate  # a view of the past does not change
-    fresh = page_signature(*views(project_id, at))
-    if fresh == signature:
-        raise PreventUpdate
-    return fresh
+    return next_signature(project_id, at, signature, lambda: page_signature(*views(project_id, at)))
 
 
 @callback(

@@ -33,7 +33,12 @@ from aistudio.commands import CommandError, TaskTrainingInfo
 from projections.dataset import DatasetView
 from projections.experiments import ExperimentEntry, ExperimentsView
 from ui.components.empty_state import empty_state, not_found
-from ui.components.selection import chosen_experiment, clicked_value, status_alert
+from ui.components.experiment_pages import (
+    chosen_experiment,
+    clicked_value,
+    next_signature,
+    status_alert,
+)
 from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at, time_travel_banner
 from ui.components.training_charts import compare_figure, curves_figure
@@ -849,14 +854,7 @@ def refresh(
     signature: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Follow the project: a new signature only when the experiments or splits changed."""
-    if not project_id or get_state().live_project(project_id) is None:
-        raise PreventUpdate
-    if at is not None and signature is not None:
-        raise PreventUpdate  # a view of the past does not change
-    fresh = page_signature(*views(project_id, at))
-    if fresh == signature:
-        raise PreventUpdate
-    return fresh
+    return next_signature(project_id, at, signature, lambda: page_signature(*views(project_id, at)))
 
 
 @callback(

@@ -1,12 +1,15 @@
-"""What the pages with an experiment list share: selecting by click, and the action alert."""
+"""What the pages with an experiment list share: live signature, click selection, alerts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import ctx, html
 from dash.exceptions import PreventUpdate
+
+from ui.state import get_state
 
 
 def clicked_value() -> Any:
@@ -40,3 +43,29 @@ def status_alert(ok: bool, message: Any, alert_id: str) -> dbc.Alert:
         duration=6000 if ok else None,
         id=alert_id,
     )
+
+
+def next_signature(
+    project_id: str | None,
+    at: int | None,
+    signature: dict[str, Any] | None,
+    compute: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """A live page's new signature, or PreventUpdate when nothing it shows changed.
+
+    A page of the past (``at``) is computed once; a deleted project stops the refresh.
+
+    Args:
+        project_id: the page's project.
+        at: the seq of a time-travel page, else None.
+        signature: the signature the page shows now.
+        compute: builds the current signature (from the page's views).
+    """
+    if not project_id or get_state().live_project(project_id) is None:
+        raise PreventUpdate
+    if at is not None and signature is not None:
+        raise PreventUpdate  # a view of the past does not change
+    fresh = compute()
+    if fresh == signature:
+        raise PreventUpdate
+    return fresh
