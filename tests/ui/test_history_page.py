@@ -334,14 +334,21 @@ def test_time_travel_links(project: tuple[Workspace, str]) -> None:
     events = full_read(workspace, project_id)
     before_split = of_type(events, "SplitCreated").seq - 1
     out = hv.inspector_update(project_id, before_split, "history-selected", None)
-    _body, _text, _hidden, _style, d_href, d_off, s_href, s_off, d_label, s_label, _key = out
-    assert d_href == f"/project/{project_id}/dataset?at={before_split}"
-    assert s_href == f"/project/{project_id}/split?at={before_split}"
-    assert (d_off, s_off) == (False, False)
-    assert row_text(d_label) == f"View dataset as of #{before_split}"
-    assert row_text(s_label) == f"View split as of #{before_split}"
+    pages = [page for page, _what, _icon in hv.TRAVEL_PAGES]
+    assert pages == ["dataset", "split", "train", "evaluate", "export"]
+    n = len(pages)
+    links, labels = out[4 : 4 + 2 * n], out[4 + 2 * n : 4 + 3 * n]
+    assert len(out) == 4 + 3 * n + 1
+    for i, page in enumerate(pages):
+        assert links[2 * i] == f"/project/{project_id}/{page}?at={before_split}"
+        assert links[2 * i + 1] is False  # enabled
+    shown = [row_text(label) for label in labels]
+    assert shown == [
+        f"View {what} as of #{before_split}"
+        for what in ("dataset", "split", "training", "evaluation", "exports")
+    ]
     ids = find_ids(hv.history_layout(project_id))
-    assert {"history-travel-dataset", "history-travel-split", "history-inspector"} <= set(ids)
+    assert {f"history-travel-{page}" for page in pages} | {"history-inspector"} <= set(ids)
 
 
 def test_layout_preselects_and_handles_unknown_projects(project: tuple[Workspace, str]) -> None:
@@ -439,7 +446,24 @@ def test_categories() -> None:
     assert category("LabelChanged") == "dataset"
     assert category("SplitCreated") == "split"
     assert category("JobFailed") == "job"
-    assert category("EpochCompleted") == "other"
+    assert category("EpochCompleted") == "model"
+    assert category("EvaluationCompleted") == "model"
+    assert category("ExportCompleted") == "model"
+    assert category("FromTheFuture") == "other"
+
+
+def test_every_event_type_of_the_golden_log_has_a_readable_summary() -> None:
+    golden = Path(__file__).parents[1] / "events" / "golden" / "v1.jsonl"
+    lines = [json.loads(line) for line in golden.read_text().splitlines() if line.strip()]
+    for line in lines:
+        text = summary(line["type"], line["data"])
+        assert text and not text.startswith("{"), (line["type"], text)  # not the raw JSON
+    by_type = {line["type"]: summary(line["type"], line["data"]) for line in lines}
+    assert by_type["EvaluationCompleted"] == "exp-0badcafe: accuracy 0.9 on 90 images (val + test)"
+    assert by_type["ExportCompleted"] == (
+        "xpt-0c0ffee1 onnx validated: max diff 2.1e-06, agreement 100% on 32 images"
+    )
+    assert by_type["EvaluationRequested"] == "evaluate exp-0badcafe (best) on val + test"
 
 
 def test_summaries_of_each_kind() -> None:

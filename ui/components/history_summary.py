@@ -16,7 +16,8 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "project": ("Project", "folder2"),
     "dataset": ("Dataset", "images"),
     "split": ("Split", "diagram-3"),
-    "job": ("Job", "cpu"),
+    "model": ("Model", "cpu"),
+    "job": ("Job", "gear"),
     "other": ("Other", "dot"),
 }
 
@@ -38,12 +39,23 @@ _DATASET_TYPES = frozenset(
         "ImageRemoved",
     }
 )
+_MODEL_TYPES = frozenset(
+    {
+        "TrainingStarted",
+        "EpochCompleted",
+        "CheckpointSaved",
+        "TrainingCompleted",
+        "EvaluationCompleted",
+        "EvaluationReset",
+        "ExportCompleted",
+    }
+)
 MAX_SUMMARY = 160
 
 
 def category(event_type: str) -> str:
-    """The category of an event type: ``command``, ``project``, ``dataset``, ``split``, ``job``
-    or ``other``.
+    """The category of an event type: ``command``, ``project``, ``dataset``, ``split``,
+    ``model`` (training, evaluation, export facts), ``job`` or ``other``.
 
     Commands (types ending in ``Requested``) are a category of their own, whatever they ask for.
     """
@@ -57,6 +69,8 @@ def category(event_type: str) -> str:
         return "job"
     if event_type in _DATASET_TYPES:
         return "dataset"
+    if event_type in _MODEL_TYPES:
+        return "model"
     return "other"
 
 
@@ -184,6 +198,66 @@ def _job_failed(data: dict[str, Any]) -> str:
     return prefix + _first_line(data["error"])
 
 
+def _figure(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else "—"
+
+
+def _epoch_completed(data: dict[str, Any]) -> str:
+    metrics = data.get("metrics") or {}
+    shown = " · ".join(f"{k} {_figure(v)}" for k, v in list(metrics.items())[:3])
+    val = f" · val loss {_figure(data['val_loss'])}" if data.get("val_loss") is not None else ""
+    return (
+        f"{data['experiment_id']} epoch {data['epoch']}/{data['epochs']}: "
+        f"loss {_figure(data['train_loss'])}{val}" + (f" · {shown}" if shown else "")
+    )
+
+
+def _checkpoint_saved(data: dict[str, Any]) -> str:
+    metric = f" ({data['metric']} {_figure(data.get('value'))})" if data.get("metric") else ""
+    return f"{data['experiment_id']} {data['which']} ← epoch {data['epoch']}{metric}"
+
+
+def _training_completed(data: dict[str, Any]) -> str:
+    best = (
+        f", best {data['metric']} {_figure(data.get('best_value'))} at epoch {data['best_epoch']}"
+        if data.get("metric")
+        else ""
+    )
+    early = ", stopped early" if data.get("stopped_early") else ""
+    return f"{data['experiment_id']}: {data['epochs_completed']} epochs{best}{early}"
+
+
+def _evaluation_requested(data: dict[str, Any]) -> str:
+    subsets = " + ".join(data.get("subsets") or ["test"])
+    return f"evaluate {data['experiment_id']} ({data.get('checkpoint', 'best')}) on {subsets}"
+
+
+def _evaluation_completed(data: dict[str, Any]) -> str:
+    primary = data.get("primary_metric", "")
+    value = (data.get("metrics") or {}).get(primary)
+    return (
+        f"{data['experiment_id']}: {primary} {_figure(value)} on "
+        f"{_plural(int(data['images']), 'image')} ({' + '.join(data['subsets'])})"
+    )
+
+
+def _export_requested(data: dict[str, Any]) -> str:
+    return (
+        f"export {data['experiment_id']} ({data.get('checkpoint', 'best')}) as "
+        f"{data.get('format', 'onnx')}: {data['export_id']}"
+    )
+
+
+def _export_completed(data: dict[str, Any]) -> str:
+    check = data["validation"]
+    verdict = "validated" if check["passed"] else "FAILED validation"
+    return (
+        f"{data['export_id']} {data['format']} {verdict}: max diff "
+        f"{_figure(check['max_abs_diff'])}, agreement {float(check['agreement']):.0%} on "
+        f"{_plural(int(check['images']), 'image')}"
+    )
+
+
 _SUBSETS = ("train", "val", "test")
 
 _SUMMARIES: dict[str, Any] = {
@@ -206,4 +280,19 @@ _SUMMARIES: dict[str, Any] = {
     "JobFailed": _job_failed,
     "JobCancelled": lambda d: str(d.get("reason") or "cancelled"),
     "CancelRequested": lambda d: f"cancel job {d['job_id']}",
+    "TrainingRequested": lambda d: (
+        f"{'resume' if d.get('resume') else 'train'} {d['experiment_id']} “{d['name']}”: "
+        f"{d['config'].get('model')} on {d['split']}"
+    ),
+    "TrainingStarted": lambda d: (
+        f"{d['experiment_id']} from epoch {d['start_epoch']} of {d['epochs']} on {d['device']}"
+    ),
+    "EpochCompleted": _epoch_completed,
+    "CheckpointSaved": _checkpoint_saved,
+    "TrainingCompleted": _training_completed,
+    "EvaluationRequested": _evaluation_requested,
+    "EvaluationCompleted": _evaluation_completed,
+    "EvaluationReset": lambda d: f"evaluation of {d['experiment_id']} removed",
+    "ExportRequested": _export_requested,
+    "ExportCompleted": _export_completed,
 }

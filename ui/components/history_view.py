@@ -104,15 +104,20 @@ class Inspection:
     job_status: str | None = None
     job_error: str | None = None
 
+    def page_href(self, page: str) -> str:
+        """The project's page ``page`` (a key of :data:`TRAVEL_PAGES`) as it was right after
+        this event."""
+        return f"{project_page_path(self.project_id, page)}?at={self.event.seq}"
+
     @property
     def dataset_href(self) -> str:
         """The Dataset page as it was right after this event."""
-        return f"{project_page_path(self.project_id, 'dataset')}?at={self.event.seq}"
+        return self.page_href("dataset")
 
     @property
     def split_href(self) -> str:
         """The Split page as it was right after this event."""
-        return f"{project_page_path(self.project_id, 'split')}?at={self.event.seq}"
+        return self.page_href("split")
 
 
 def project_index(project_id: str | None) -> EventIndex | None:
@@ -409,7 +414,7 @@ def inspector_body(inspection: Inspection | None, seq: int | None) -> list[Compo
                     html.H6("Select an event", className="mt-3"),
                     html.P(
                         "Click a row to see its full JSON, what caused it and what it caused, "
-                        "and to view the dataset or split as they were right after it.",
+                        "and to view any page of the project as it was right after it.",
                         className="text-body-secondary small mb-0",
                     ),
                 ],
@@ -503,6 +508,16 @@ def inspector_body(inspection: Inspection | None, seq: int | None) -> list[Compo
     return parts
 
 
+TRAVEL_PAGES: tuple[tuple[str, str, str], ...] = (
+    ("dataset", "dataset", "images"),
+    ("split", "split", "diagram-3"),
+    ("train", "training", "cpu"),
+    ("evaluate", "evaluation", "clipboard-data"),
+    ("export", "exports", "box-arrow-up-right"),
+)
+"""(page key, what the link shows, icon) of each page the inspector can show as of an event."""
+
+
 def travel_buttons() -> html.Div:
     """The time-travel links of the selected event (filled by a callback)."""
     return html.Div(
@@ -511,23 +526,15 @@ def travel_buttons() -> html.Div:
             html.Div(
                 [
                     dbc.Button(
-                        [html.I(className="bi bi-images me-1"), "View dataset as of …"],
-                        id="history-travel-dataset",
+                        travel_label(page, None),
+                        id=f"history-travel-{page}",
                         color="primary",
                         outline=True,
                         size="sm",
                         disabled=True,
                         className="me-2 mb-1",
-                    ),
-                    dbc.Button(
-                        [html.I(className="bi bi-diagram-3 me-1"), "View split as of …"],
-                        id="history-travel-split",
-                        color="primary",
-                        outline=True,
-                        size="sm",
-                        disabled=True,
-                        className="mb-1",
-                    ),
+                    )
+                    for page, _what, _icon in TRAVEL_PAGES
                 ]
             ),
             html.Small(
@@ -823,26 +830,18 @@ def inspector_update(
         raise PreventUpdate
     inspection = inspect_event(project_id, selected)
     body = inspector_body(inspection, selected)
+    pages = [page for page, _what, _icon in TRAVEL_PAGES]
     if inspection is None:
-        hidden = travel_label("dataset", None), travel_label("split", None)
-        return (body, "", True, {"display": "none"}, None, True, None, True, *hidden, key)
+        links = [value for _page in pages for value in (None, True)]
+        labels = [travel_label(page, None) for page in pages]
+        return (body, "", True, {"display": "none"}, *links, *labels, key)
     seq = inspection.event.seq
-    return (
-        body,
-        inspection.json_text,
-        False,
-        {},
-        inspection.dataset_href,
-        False,
-        inspection.split_href,
-        False,
-        travel_label("dataset", seq),
-        travel_label("split", seq),
-        key,
-    )
+    links = [value for page in pages for value in (inspection.page_href(page), False)]
+    labels = [travel_label(page, seq) for page in pages]
+    return (body, inspection.json_text, False, {}, *links, *labels, key)
 
 
 def travel_label(page: str, seq: int | None) -> list[Component]:
-    """The label of a time-travel link."""
-    icon = "images" if page == "dataset" else "diagram-3"
-    return [html.I(className=f"bi bi-{icon} me-1"), f"View {page} as of #{seq or '…'}"]
+    """The label of a time-travel link to ``page`` (a key of :data:`TRAVEL_PAGES`)."""
+    what, icon = next((w, i) for p, w, i in TRAVEL_PAGES if p == page)
+    return [html.I(className=f"bi bi-{icon} me-1"), f"View {what} as of #{seq or '…'}"]

@@ -12,6 +12,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, html
 
 from ui.components.history_view import (
+    TRAVEL_PAGES,
     build_query,
     history_layout,
     inspector_update,
@@ -95,12 +96,12 @@ def select_event(_rows: list[Any], _links: list[Any], close: int | None) -> int 
     Output("history-inspector", "children"),
     Output("history-inspector", "hidden"),
     Output("history-travel", "style"),
-    Output("history-travel-dataset", "href"),
-    Output("history-travel-dataset", "disabled"),
-    Output("history-travel-split", "href"),
-    Output("history-travel-split", "disabled"),
-    Output("history-travel-dataset", "children"),
-    Output("history-travel-split", "children"),
+    *[
+        Output(f"history-travel-{page}", prop)
+        for page, _what, _icon in TRAVEL_PAGES
+        for prop in ("href", "disabled")
+    ],
+    *[Output(f"history-travel-{page}", "children") for page, _what, _icon in TRAVEL_PAGES],
     Output("history-inspector-seen", "data"),
     Input("history-selected", "data"),
     Input("tick", "n_intervals"),
