@@ -38,7 +38,7 @@ from aistudio.training.data import cpu_count, decode_all, labelled_entries, to_m
 from aistudio.worker.runner import run_job
 from aistudio.worker.service import Worker
 from aistudio.workspace import Workspace
-from bench.common import Row, print_table
+from bench.common import Row, print_table, timed
 from events import EventLog
 
 N_IMAGES = 384
@@ -165,3 +165,65 @@ def main(n_images: int = N_IMAGES) -> None:
     where = "cuda" if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     title = f"Evaluation: {len(paths)} JPEG {IMAGE_SIZE}px, ResNet-18, batch {BATCH} ({where})"
     print_table(title, rows)
+    print_table(f"Evaluation page: {RESULT_ROWS:,} per-image results", results_page_rows())
+
+
+RESULT_ROWS = 100_000
+
+
+def results_page_rows() -> list[Row]:
+    """The Evaluation page's grid over 100k result rows (10 classes, 80 % right), each figure
+    next to one plain ``sorted()`` of the rows by confidence in the same run."""
+    import operator
+    import random
+
+    from projections.dataset import DatasetView
+    from ui.components import evaluation_results as results
+
+    rnd = random.Random(0)
+    classes = [str(i) for i in range(10)]
+    rows: list[dict[str, object]] = []
+    for i in range(RESULT_ROWS):
+        target = rnd.choice(classes)
+        predicted = target if rnd.random() < 0.8 else rnd.choice(classes)
+        rows.append(
+            {
+                "image_id": f"img-{i:08x}",
+                "subset": rnd.choice(("train", "val", "test")),
+                "target": target,
+                "prediction": predicted,
+                "confidence": rnd.random(),
+                "correct": target == predicted,
+                "scores": [0.1] * 10,
+                "label_changed": False,
+            }
+        )
+    dataset = DatasetView()
+    by_confidence = operator.itemgetter("confidence")
+    plain = timed(lambda: sorted(rows, key=by_confidence), 3)
+
+    def page(**query: object) -> float:
+        chosen = results.ResultsQuery(**query)  # type: ignore[arg-type]
+        return timed(lambda: results.results_page(rows, "classification", chosen, dataset), 3)
+
+    goal = "< 0.3 s"
+    return [
+        Row("first page (mistakes first, all rows)", page(), "s", "plain sort", plain, goal),
+        Row("mistakes only", page(wrong_only=True), "s", "plain sort", plain, goal),
+        Row(
+            "one true class, by confidence",
+            page(true_class="3", sort="confidence_desc", page=5),
+            "s",
+            "plain sort",
+            plain,
+            goal,
+        ),
+        Row(
+            "flag summary",
+            timed(lambda: results.flag_summary(rows, dataset, "classification"), 3),
+            "s",
+            "plain sort",
+            plain,
+            goal,
+        ),
+    ]
