@@ -144,10 +144,9 @@ def delete_project(workspace: Workspace, project_id: str, actor: str = "cli") ->
 
 def project_task(workspace: Workspace, project_id: str) -> str:
     """The task of a project, from its ``ProjectCreated``."""
-    log = _log(workspace, project_id)
-    for event in log.read(until_seq=1):
-        if event.type == "ProjectCreated":
-            return str(event.data["task"])
+    first = _log(workspace, project_id).first()
+    if first is not None and first.type == "ProjectCreated":
+        return str(first.data["task"])
     raise CommandError(f"project {project_id} has no ProjectCreated event")
 
 

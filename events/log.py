@@ -275,6 +275,24 @@ class EventLog:
                 break
             yield event
 
+    def first(self) -> Event | None:
+        """The first committed event (seq 1), or None for an empty log.
+
+        When it was appended alone (as ``ProjectCreated`` is), only the first line is decoded;
+        otherwise (part of a multi-event append, torn, damaged) the log is read as by
+        :meth:`read`, with its errors.
+        """
+        try:
+            with self.path.open("rb") as handle:
+                line = handle.readline()
+        except FileNotFoundError:
+            return None
+        if line.endswith(b"\n"):
+            chunk = parse_committed(line, path=self.path, registry=self.registry)
+            if chunk.events:
+                return chunk.events[0]
+        return next(iter(self.read(until_seq=1)), None)
+
     def read_all(self) -> ParsedChunk:
         """Decode the whole log at once (committed events, end offset, tail size)."""
         try:
