@@ -12,13 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import dash
 import pytest
-from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from aistudio import commands
@@ -26,6 +24,9 @@ from aistudio.workspace import Workspace
 from events import Event, EventLog
 from projections.evaluations import EvaluationEntry
 from tests.projections.helpers import image
+from tests.ui.layout_tree import components as walk
+from tests.ui.layout_tree import find, has
+from tests.ui.layout_tree import rendered_text as text
 from ui.components.evaluation_charts import metric_cards
 from ui.components.evaluation_results import (
     TILE_TYPE,
@@ -42,64 +43,6 @@ HIDDEN = {"display": "none"}
 
 
 # ---------------------------------------------------------------------- layout trees
-def _flat(component: Component, value: Any) -> None:
-    """Dash renders a list of children, not a list inside one (React error #31 otherwise)."""
-    if isinstance(value, (list, tuple)):
-        nested = [child for child in value if isinstance(child, (list, tuple))]
-        where = getattr(component, "id", None)
-        assert not nested, f"{type(component).__name__} {where!r}: a list inside its children"
-
-
-def walk(component: Any) -> Iterator[Any]:
-    """Every component of a layout tree (depth first), checking that Dash can render it."""
-    if isinstance(component, (list, tuple)):
-        for child in component:
-            yield from walk(child)
-        return
-    if not isinstance(component, Component):
-        return
-    yield component
-    for name in ("children", "label", "title"):
-        value = getattr(component, name, None)
-        if isinstance(value, (Component, list, tuple)):
-            _flat(component, value)
-            yield from walk(value)
-
-
-def find(layout: Any, id: Any) -> Any:
-    """The component with ``id`` in ``layout``."""
-    for component in walk(layout):
-        if getattr(component, "id", None) == id:
-            return component
-    raise AssertionError(f"no component {id!r} in the layout")
-
-
-def has(layout: Any, id: Any) -> bool:
-    return any(getattr(c, "id", None) == id for c in walk(layout))
-
-
-def text(component: Any) -> str:
-    """All the text of a component tree."""
-    parts: list[str] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, str):
-            parts.append(node)
-        elif isinstance(node, (int, float)) and not isinstance(node, bool):
-            parts.append(str(node))
-        elif isinstance(node, (list, tuple)):
-            for child in node:
-                visit(child)
-        elif isinstance(node, Component):
-            for name in ("children", "label", "title"):
-                value = getattr(node, name, None)
-                if value is not None:
-                    visit(value)
-
-    visit(component)
-    return " ".join(parts)
-
-
 def tile_ids(grid: Any) -> list[str]:
     """The image ids of the result tiles, in order."""
     return [
