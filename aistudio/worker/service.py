@@ -21,6 +21,7 @@ from watchdog.observers.api import BaseObserver
 from aistudio.settings import Settings
 from aistudio.worker import supervisor
 from aistudio.worker.locks import HeldLock, is_held, try_lock
+from aistudio.worker.wakeup import Wakeup
 from aistudio.workspace import Workspace
 from projections.jobs import JobsView
 from projections.projector import ProjectProjector
@@ -33,7 +34,7 @@ class _LogChanged(FileSystemEventHandler):
 
     _WRITES = frozenset({"created", "modified", "moved", "closed"})
 
-    def __init__(self, wake: threading.Event) -> None:
+    def __init__(self, wake: Wakeup) -> None:
         self._wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -65,8 +66,9 @@ class Worker:
         self.worker_id = worker_id or supervisor.new_worker_id()
         self.running: dict[str, supervisor.RunningJob] = {}
         self._projectors: dict[str, ProjectProjector] = {}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        # Both are given from signal handlers, so neither may take a lock (see wakeup.py).
+        self._wake = Wakeup()
+        self._stopping = False
         self._lock: HeldLock | None = None
         self._handler = _LogChanged(self._wake)
         self._observer: BaseObserver | None = None
@@ -75,7 +77,7 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
     def stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler or another thread)."""
-        self._stop.set()
+        self._stopping = True
         self._wake.set()
 
     def run(self, once: bool = False) -> None:
@@ -95,13 +97,12 @@ class Worker:
         restore = self._install_signal_handlers()
         logger.info("worker %s watching %s", self.worker_id, self.workspace.projects_dir)
         try:
-            while not self._stop.is_set():
+            while not self._stopping:
                 busy = self.step()
                 if once and not busy:
                     break
                 timeout = 0.2 if self.running else self.settings.worker_rescan_s
                 self._wake.wait(timeout=timeout)
-                self._wake.clear()
         finally:
             observer.stop()
             self._shutdown()

@@ -265,6 +265,9 @@ def test_ctrl_c_stops_the_worker_and_ends_the_running_job(tmp_path: Path) -> Non
         )
         server.interrupt()  # Ctrl-C: SIGINT to serve's process group, as a terminal sends it
         code = server.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        pytest.fail(f"serve did not exit within 60 s of Ctrl-C; its output:\n{server.output()}")
     except BaseException:
         server.kill()
         raise
