@@ -32,8 +32,19 @@ class JobInterruptedError(BaseException):
     """The job process was asked to stop (SIGTERM) by its supervisor."""
 
 
+class _Ending:
+    """Whether this process is writing its job's end; a SIGTERM then no longer interrupts it.
+
+    Raised between the write and the return of the append that commits ``JobSucceeded`` (or
+    ``JobFailed``), ``JobInterruptedError`` would add a second end to a job that already has one.
+    """
+
+    writing = False
+
+
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise JobInterruptedError
+    if not _Ending.writing:
+        raise JobInterruptedError
 
 
 def command_problem(command: Event) -> str | None:
@@ -61,9 +72,11 @@ def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
         raise SystemExit(f"no command {job_id} in project {project_id}")
 
     def end(event_type: str, data: dict[str, object], extra: list[NewEvent] | None = None) -> None:
+        _Ending.writing = True
         final = NewEvent(event_type, {"job_id": job_id, **data}, actor="job", causation=job_id)
         log.append_many([*(extra or []), final])
 
+    _Ending.writing = False
     log.append("JobStarted", {"job_id": job_id, "pid": os.getpid()}, actor="job", causation=job_id)
     try:
         problem = command_problem(command)
@@ -104,6 +117,7 @@ def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
 
 def _commit(log: EventLog, job_id: str, result: JobResult) -> None:
     """Append the job's events and ``JobSucceeded`` at once, rebased on the log if asked."""
+    _Ending.writing = True  # from here a SIGTERM waits for the commit (the supervisor kills later)
     for _attempt in range(_MAX_REBASES):
         expected: int | None = None
         final = result
