@@ -16,6 +16,7 @@ import sys
 import traceback
 from types import FrameType
 
+from aistudio.diagnostics import enable_stack_dumps
 from aistudio.worker.context import JobCancelledError, JobContext, JobInputError, JobResult
 from aistudio.worker.handlers import resolve_handler
 from aistudio.workspace import Workspace
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
+    enable_stack_dumps()
     status = run_job(Workspace(args.workspace), args.project, args.job)
     logger.info("job %s ended: %s", args.job, status)
     return 0

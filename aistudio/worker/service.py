@@ -18,6 +18,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from aistudio.diagnostics import enable_stack_dumps
 from aistudio.settings import Settings
 from aistudio.worker import supervisor
 from aistudio.worker.locks import HeldLock, is_held, try_lock
@@ -95,6 +96,7 @@ class Worker:
         observer.start()
         self._observer = observer
         restore = self._install_signal_handlers()
+        enable_stack_dumps()
         logger.info("worker %s watching %s", self.worker_id, self.workspace.projects_dir)
         try:
             while not self._stopping:

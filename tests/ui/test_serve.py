@@ -264,10 +264,19 @@ def test_ctrl_c_stops_the_worker_and_ends_the_running_job(tmp_path: Path) -> Non
             server,
         )
         server.interrupt()  # Ctrl-C: SIGINT to serve's process group, as a terminal sends it
-        code = server.process.wait(timeout=60)
+        code = server.process.wait(timeout=90)
     except subprocess.TimeoutExpired:
+        job_pids = [int(e.data["pid"]) for e in started]  # type: ignore[union-attr]
+        server.dump_stacks(*job_pids)
         server.kill()
-        pytest.fail(f"serve did not exit within 60 s of Ctrl-C; its output:\n{server.output()}")
+        job_logs = "\n".join(
+            path.read_text(errors="replace")[-6000:]
+            for path in workspace.project_dir(project_id).glob(".run/*.log")
+        )
+        pytest.fail(
+            "serve did not exit within 90 s of Ctrl-C (serve waits 60 s for its worker); "
+            f"serve's output, with stacks:\n{server.output()}\njob logs:\n{job_logs}"
+        )
     except BaseException:
         server.kill()
         raise

@@ -139,11 +139,23 @@ class ServeProcess:
         try:
             return self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            self.dump_stacks()
             self.kill()
             raise AssertionError(
                 f"`aistudio serve` did not exit within {timeout_s:.0f} s of Ctrl-C:\n"
                 f"{self.output()}"
             ) from None
+
+    def dump_stacks(self, *other_pids: int) -> None:
+        """Have serve, its worker and ``other_pids`` (job processes: their own sessions) print
+        every thread's stack into the output (``aistudio.diagnostics``), for a failure message.
+        """
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGUSR1)
+        for pid in other_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR1)
+        time.sleep(1.0)
 
     def kill(self) -> None:
         """Kill serve's process group at once (cleanup after a failure)."""
