@@ -18,6 +18,7 @@ from dash.development.base_component import Component
 from projections.evaluations import EvaluationEntry, EvaluationsView
 from projections.experiments import ExperimentEntry, ExperimentsView
 from projections.jobs import JobEntry, JobsView
+from ui.components.experiment_pages import experiment_list_item, item_progress
 from ui.components.timefmt import ago, parse_ts
 from ui.components.training_charts import metric_title
 from ui.components.training_runs import RunProgressInfo, format_duration
@@ -162,21 +163,10 @@ def experiment_item(
     if entry.is_active:
         facts.append(f"training {entry.status}")
     metric = primary_text(evaluation)
-    second: list[Component] = [html.Span(" · ".join(facts), className="text-truncate")]
     when = evaluation.completed_ts if evaluation and evaluation.completed_ts else entry.created_ts
-    second.append(html.Span(ago(when, now), className="ms-auto text-nowrap"))
-    children: list[Component] = [
-        html.Div(
-            [
-                html.Span(entry.name, className="fw-semibold text-truncate eval-item-name"),
-                status_badge(state),
-            ],
-            className="d-flex align-items-center justify-content-between gap-2",
-        ),
-        html.Div(second, className="d-flex small text-body-secondary gap-2 mt-1"),
-    ]
+    extra: list[Component] = []
     if metric:
-        children.append(
+        extra.append(
             html.Div(
                 [html.I(className="bi bi-bullseye me-1"), metric],
                 className="small fw-semibold mt-1 eval-item-metric",
@@ -184,22 +174,18 @@ def experiment_item(
         )
     info = job_progress(evaluation, job, now)
     if info is not None:
-        children.append(
-            dbc.Progress(
-                value=info.percent,
-                striped=True,
-                animated=True,
-                color=info.color,
-                className="eval-item-progress mt-2",
-            )
-        )
-    return dbc.ListGroupItem(
-        children,
-        id={"type": ITEM_TYPE, "index": entry.experiment_id},
-        action=True,
-        active=selected,
-        n_clicks=0,
-        className="eval-item",
+        extra.append(item_progress(info.percent, info.color, "eval"))
+    return experiment_list_item(
+        entry,
+        item_type=ITEM_TYPE,
+        css="eval",
+        badge=status_badge(state),
+        details=[
+            html.Span(" · ".join(facts), className="text-truncate"),
+            html.Span(ago(when, now), className="ms-auto text-nowrap"),
+        ],
+        selected=selected,
+        extra=extra,
     )
 
 

@@ -17,6 +17,7 @@ from projections.experiments import ExperimentEntry, ExperimentsView
 from projections.exports import ExportsView
 from projections.jobs import JobsView
 from ui.components.empty_state import empty_state
+from ui.components.experiment_pages import experiment_list_item
 from ui.components.sidebar import project_page_path
 from ui.components.timefmt import ago
 from ui.components.training_runs import best_text, status_badge
@@ -89,28 +90,16 @@ def experiment_item(
     elif "last" in entry.checkpoints:
         facts.append(f"last epoch {entry.checkpoints['last'].epoch}")
     facts.append(f"{n_exports} export{'s' if n_exports != 1 else ''}" if n_exports else "no export")
-    return dbc.ListGroupItem(
-        [
-            html.Div(
-                [
-                    html.Span(entry.name, className="fw-semibold text-truncate export-item-name"),
-                    status_badge(entry),
-                ],
-                className="d-flex align-items-center justify-content-between gap-2",
-            ),
-            html.Div(
-                [
-                    html.Span(" · ".join(facts)),
-                    html.Span(ago(entry.created_ts, now), className="ms-auto text-nowrap"),
-                ],
-                className="d-flex small text-body-secondary gap-2 mt-1",
-            ),
+    return experiment_list_item(
+        entry,
+        item_type=ITEM_TYPE,
+        css="export",
+        badge=status_badge(entry),
+        details=[
+            html.Span(" · ".join(facts)),
+            html.Span(ago(entry.created_ts, now), className="ms-auto text-nowrap"),
         ],
-        id={"type": ITEM_TYPE, "index": entry.experiment_id},
-        action=True,
-        active=selected,
-        n_clicks=0,
-        className="export-item",
+        selected=selected,
     )
 
 

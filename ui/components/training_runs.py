@@ -16,6 +16,7 @@ from dash import html
 from dash.development.base_component import Component
 
 from projections.experiments import ExperimentEntry, ExperimentsView
+from ui.components.experiment_pages import experiment_list_item, item_progress
 from ui.components.timefmt import ago, parse_ts
 from ui.components.training_charts import COMPARE_COLORS, metric_title
 
@@ -221,40 +222,21 @@ def experiment_item(entry: ExperimentEntry, selected: bool, now: datetime) -> db
     best = best_text(entry)
     if best:
         facts.append(best)
-    children: list[Component] = [
-        html.Div(
-            [
-                html.Span(entry.name, className="fw-semibold text-truncate train-item-name"),
-                status_badge(entry),
-            ],
-            className="d-flex align-items-center justify-content-between gap-2",
-        ),
-        html.Div(
-            [
-                html.Span(" · ".join(facts)),
-                html.Span(ago(entry.created_ts, now), className="ms-auto"),
-            ],
-            className="d-flex small text-body-secondary gap-2 mt-1",
-        ),
-    ]
+    extra: list[Component] = []
     if entry.is_active:
         info = run_progress(entry, now)
-        children.append(
-            dbc.Progress(
-                value=info.percent,
-                striped=True,
-                animated=True,
-                color=info.color,
-                className="train-item-progress mt-2",
-            )
-        )
-    return dbc.ListGroupItem(
-        children,
-        id={"type": ITEM_TYPE, "index": entry.experiment_id},
-        action=True,
-        active=selected,
-        n_clicks=0,
-        className="train-item",
+        extra.append(item_progress(info.percent, info.color, "train"))
+    return experiment_list_item(
+        entry,
+        item_type=ITEM_TYPE,
+        css="train",
+        badge=status_badge(entry),
+        details=[
+            html.Span(" · ".join(facts)),
+            html.Span(ago(entry.created_ts, now), className="ms-auto"),
+        ],
+        selected=selected,
+        extra=extra,
     )
 
 

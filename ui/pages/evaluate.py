@@ -35,7 +35,7 @@ from projections.dataset import DatasetView
 from projections.evaluations import EvaluationEntry, EvaluationsView
 from projections.experiments import ExperimentsView
 from projections.jobs import JobsView
-from ui.components.confirm import delete_modal
+from ui.components.confirm import delete_modal, dialog_error
 from ui.components.empty_state import empty_state, not_found
 from ui.components.evaluation_charts import metrics_section
 from ui.components.evaluation_form import (
@@ -75,13 +75,20 @@ from ui.components.evaluation_runs import (
     note,
 )
 from ui.components.experiment_pages import (
+    action_button,
+    action_outcome,
     chosen_experiment,
     clicked_value,
-    next_signature,
+    list_card,
+    live_signature_callback,
+    no_such_event,
+    page_header,
+    past_banner,
     status_alert,
+    unsupported_task,
 )
 from ui.components.sidebar import project_page_path
-from ui.components.time_travel import parse_at, time_travel_banner
+from ui.components.time_travel import parse_at
 from ui.components.training_runs import progress_bar
 from ui.state import get_state
 
@@ -182,18 +189,6 @@ def _section_title(icon: str, text: str) -> html.Span:
     return html.Span([html.I(className=f"bi bi-{icon} me-2"), text], className="fw-semibold")
 
 
-def _button(id: str, icon: str, text: str, color: str, outline: bool = True) -> dbc.Button:
-    return dbc.Button(
-        [html.I(className=f"bi bi-{icon} me-1"), text],
-        id=id,
-        color=color,
-        outline=outline,
-        size="sm",
-        n_clicks=0,
-        style=_HIDDEN,
-    )
-
-
 def _config_body() -> list[Component]:
     return [
         html.Div(id="eval-detail-head", className="mb-2"),
@@ -232,8 +227,8 @@ def _config_body() -> list[Component]:
                     disabled=True,
                     style=_HIDDEN,
                 ),
-                _button("eval-cancel", "stop-circle", "Cancel", "danger"),
-                _button("eval-reset", "arrow-counterclockwise", "Reset…", "secondary"),
+                action_button("eval-cancel", "stop-circle", "Cancel", "danger"),
+                action_button("eval-reset", "arrow-counterclockwise", "Reset…", "secondary"),
             ],
             className="d-flex gap-2 flex-wrap align-items-center",
         ),
@@ -387,19 +382,6 @@ def _sections(task: str) -> dbc.Accordion:
     )
 
 
-def _list_card() -> dbc.Card:
-    return dbc.Card(
-        [
-            dbc.CardHeader(
-                [html.I(className="bi bi-collection me-2"), "Trained experiments"],
-                className="fw-semibold bg-transparent",
-            ),
-            dbc.CardBody(html.Div(id="eval-experiments"), className="p-2 eval-list-body"),
-        ],
-        className="shadow-sm mb-4",
-    )
-
-
 def _no_model(project_id: str, visible: bool) -> html.Div:
     return html.Div(
         dbc.Card(
@@ -439,13 +421,7 @@ def _image_modal() -> dbc.Modal:
 
 
 def _header(subtitle: str) -> html.Div:
-    return html.Div(
-        [
-            html.H2("Evaluate", className="mb-1"),
-            html.Div(subtitle, className="text-body-secondary eval-subtitle"),
-        ],
-        className="mb-4",
-    )
+    return page_header("Evaluate", subtitle, "eval")
 
 
 def _stores(project_id: str, at: int | None, selected: str | None, task: str) -> list[Any]:
@@ -480,7 +456,7 @@ def _page(
             _no_model(project_id, not has_models),
             dbc.Row(
                 [
-                    dbc.Col(_list_card(), lg=5, xl=4),
+                    dbc.Col(list_card("eval", "Trained experiments"), lg=5, xl=4),
                     dbc.Col(_sections(task), lg=7, xl=8, className="min-w-0"),
                 ],
                 id="eval-main",
@@ -504,32 +480,21 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
         return html.Div(
             [
                 _header("Score a trained model on the images of its split."),
-                empty_state(
-                    "hourglass",
+                unsupported_task(
+                    project_id,
                     f"Evaluating {task.replace('_', ' ')} models is coming",
                     "This version evaluates classification and regression models.",
-                    dbc.Button(
-                        "Back to the dataset",
-                        href=project_page_path(project_id, "dataset"),
-                        color="primary",
-                    ),
                     id="eval-unsupported",
                 ),
             ]
         )
     at = parse_at(query.get("at"))
-    here = project_page_path(project_id, "evaluate")
     top: list[Any] = []
     if at is not None:
-        event = state.event_at(project_id, at)
-        if event is None:
-            return empty_state(
-                "clock-history",
-                f"No event #{at}",
-                "This project's history has no such event.",
-                dbc.Button("Back to now", href=here, color="primary"),
-            )
-        top.append(time_travel_banner(here, at, event.type, event.ts))
+        banner = past_banner(project_id, at, "evaluate")
+        if banner is None:
+            return no_such_event(project_id, at, "evaluate")
+        top.append(banner)
     experiments, evaluations, _jobs, _dataset = views(project_id, at)
     selected = default_selection(experiments, evaluations, query.get("experiment"))
     n = len(evaluable(experiments))
@@ -548,23 +513,9 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
 
 
 # ---------------------------------------------------------------------- callbacks: live
-@callback(
-    Output("eval-sig", "data"),
-    Input("tick", "n_intervals"),
-    Input("eval-version", "data"),
-    State("eval-project", "data"),
-    State("eval-at", "data"),
-    State("eval-sig", "data"),
+refresh = live_signature_callback(
+    "eval", lambda project_id, at: page_signature(*views(project_id, at))
 )
-def refresh(
-    _tick: int | None,
-    _version: int | None,
-    project_id: str | None,
-    at: int | None,
-    signature: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Follow the project: a new signature only when what the page shows changed."""
-    return next_signature(project_id, at, signature, lambda: page_signature(*views(project_id, at)))
 
 
 @callback(
@@ -1045,8 +996,11 @@ def select_experiment(clicks: list[int | None], current: str | None) -> str:
 
 
 # ---------------------------------------------------------------------- callbacks: actions
+_STATUS_ALERT = "eval-status-alert"
+
+
 def _alert(ok: bool, message: Any) -> dbc.Alert:
-    return status_alert(ok, message, "eval-status-alert")
+    return status_alert(ok, message, _STATUS_ALERT)
 
 
 def _read_only_alert() -> dbc.Alert:
@@ -1122,11 +1076,8 @@ def on_cancel(
     error = cancel_evaluation(
         get_state().workspace, project_id, evaluation, evaluation_job(evaluation, jobs)
     )
-    if error is not None:
-        return _alert(False, error), dash.no_update
-    return _alert(True, "Cancel requested: the evaluation stops after its current batch."), (
-        version or 0
-    ) + 1
+    message = "Cancel requested: the evaluation stops after its current batch."
+    return action_outcome(error, message, _STATUS_ALERT, version)
 
 
 @callback(
@@ -1202,6 +1153,6 @@ def reset_dialog(
         state.workspace, project_id, selected, views=state.model_views(project_id)
     )
     if error is not None:
-        return True, no, dbc.Alert(error, color="danger", className="small mb-0"), no, no
+        return True, no, dialog_error(error), no, no
     message = ["The evaluation of ", html.B(entry.name), " was reset."]
     return False, no, None, (version or 0) + 1, _alert(True, message)

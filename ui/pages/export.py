@@ -30,11 +30,16 @@ from aistudio.commands import CommandError
 from projections.experiments import ExperimentsView
 from projections.exports import ExportsView
 from projections.jobs import JobsView
-from ui.components.empty_state import empty_state, not_found
+from ui.components.empty_state import not_found
 from ui.components.experiment_pages import (
+    action_outcome,
     chosen_experiment,
     clicked_value,
-    next_signature,
+    list_card,
+    live_signature_callback,
+    no_such_event,
+    page_header,
+    past_banner,
     status_alert,
 )
 from ui.components.export_experiments import (
@@ -54,8 +59,7 @@ from ui.components.export_form import (
     read_options,
 )
 from ui.components.export_results import CANCEL_TYPE, exports_list, running_panel
-from ui.components.sidebar import project_page_path
-from ui.components.time_travel import parse_at, time_travel_banner
+from ui.components.time_travel import parse_at
 from ui.state import get_state
 
 logger = logging.getLogger(__name__)
@@ -167,19 +171,6 @@ def page_parts(
     }
 
 
-def _list_card() -> dbc.Card:
-    return dbc.Card(
-        [
-            dbc.CardHeader(
-                [html.I(className="bi bi-collection me-2"), "Trained experiments"],
-                className="fw-semibold bg-transparent",
-            ),
-            dbc.CardBody(html.Div(id="export-experiments"), className="p-2 export-list-body"),
-        ],
-        className="shadow-sm mb-4",
-    )
-
-
 def _about_card() -> dbc.Card:
     """What the page does, shown while there is nothing to export."""
     points = [
@@ -246,13 +237,7 @@ def _exports_card() -> dbc.Card:
 
 
 def _header(subtitle: str) -> html.Div:
-    return html.Div(
-        [
-            html.H2("Export", className="mb-1"),
-            html.Div(subtitle, className="text-body-secondary export-subtitle"),
-        ],
-        className="mb-4",
-    )
+    return page_header("Export", subtitle, "export")
 
 
 def _stores(project_id: str, at: int | None, selected: str | None) -> list[Any]:
@@ -269,7 +254,7 @@ def _stores(project_id: str, at: int | None, selected: str | None) -> list[Any]:
 def _body(read_only: bool) -> dbc.Row:
     return dbc.Row(
         [
-            dbc.Col(_list_card(), lg=5, xl=4),
+            dbc.Col(list_card("export", "Trained experiments"), lg=5, xl=4),
             dbc.Col([_about_card(), form_card(read_only), _exports_card()], lg=7, xl=8),
         ]
     )
@@ -301,21 +286,15 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
 
 def _time_travel_layout(project_id: str, at: int, wanted: str | None) -> html.Div:
     """The exports as they were right after event ``at``: read-only, no form."""
-    here = project_page_path(project_id, "export")
-    event = get_state().event_at(project_id, at)
-    if event is None:
-        return empty_state(
-            "clock-history",
-            f"No event #{at}",
-            "This project's history has no such event.",
-            dbc.Button("Back to now", href=here, color="primary"),
-        )
+    banner = past_banner(project_id, at, "export")
+    if banner is None:
+        return no_such_event(project_id, at, "export")
     experiments, exports, _ = views(project_id, at)
     n = len(exports.exports)
     return html.Div(
         [
             *_stores(project_id, at, default_selection(experiments, wanted)),
-            time_travel_banner(here, at, event.type, event.ts),
+            banner,
             _header(
                 f"As it was right after event #{at}: {n} export{'s' if n != 1 else ''} of "
                 f"{len(exportable(experiments))} trained experiment"
@@ -329,23 +308,9 @@ def _time_travel_layout(project_id: str, at: int, wanted: str | None) -> html.Di
 
 
 # ---------------------------------------------------------------------- callbacks: live
-@callback(
-    Output("export-sig", "data"),
-    Input("tick", "n_intervals"),
-    Input("export-version", "data"),
-    State("export-project", "data"),
-    State("export-at", "data"),
-    State("export-sig", "data"),
+refresh = live_signature_callback(
+    "export", lambda project_id, at: page_signature(*views(project_id, at))
 )
-def refresh(
-    _tick: int | None,
-    _version: int | None,
-    project_id: str | None,
-    at: int | None,
-    signature: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Follow the project: a new signature only when experiments, exports or their jobs moved."""
-    return next_signature(project_id, at, signature, lambda: page_signature(*views(project_id, at)))
 
 
 @callback(
@@ -419,8 +384,11 @@ def format_help(fmt: str | None) -> tuple[str, bool]:
 
 
 # ---------------------------------------------------------------------- callbacks: actions
+_STATUS_ALERT = "export-status-alert"
+
+
 def _alert(ok: bool, message: Any) -> dbc.Alert:
-    return status_alert(ok, message, "export-status-alert")
+    return status_alert(ok, message, _STATUS_ALERT)
 
 
 @callback(
@@ -490,8 +458,5 @@ def cancel_clicked(
     if not isinstance(trigger, dict) or not clicked or not project_id or at is not None:
         raise PreventUpdate  # the buttons were re-rendered, nothing clicked
     error = cancel_export(project_id, str(trigger.get("index")))
-    if error is not None:
-        return _alert(False, error), dash.no_update
-    return _alert(True, "Cancel requested: the export stops after its current step."), (
-        version or 0
-    ) + 1
+    message = "Cancel requested: the export stops after its current step."
+    return action_outcome(error, message, _STATUS_ALERT, version)

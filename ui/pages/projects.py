@@ -23,7 +23,7 @@ from aistudio import commands
 from aistudio.commands import CommandError
 from events.schemas.common import TASKS
 from projections.project import ProjectView
-from ui.components.confirm import delete_modal
+from ui.components.confirm import DeleteStep, delete_dialog_callback, delete_modal, delete_step
 from ui.components.empty_state import empty_state
 from ui.components.sidebar import project_page_path
 from ui.components.timefmt import ago, format_date, parse_ts
@@ -701,68 +701,33 @@ def on_rename(
     return is_open, value, new_target, invalid, feedback, bumped
 
 
-def delete_dialog(
-    trigger: Any, clicked: Any, target: str | None
-) -> tuple[bool, Any, Any, Any, bool]:
-    """What the delete dialog does for one trigger.
+def _delete_body(project_id: str) -> list[Component] | None:
+    """The dialog's question naming the project (None when it is gone)."""
+    project = get_state().live_project(project_id)
+    if project is None:
+        return None
+    images = project.image_count
+    return [
+        html.P(
+            ["Delete the project ", html.B(f"“{project.name}”"), "?"],
+            className="mb-2",
+        ),
+        html.P(
+            f"It leaves the project list with its {images:,} image"
+            f"{'s' if images != 1 else ''}. Nothing is erased from disk: its event log and "
+            "files stay in the workspace.",
+            className="small text-body-secondary mb-0",
+        ),
+    ]
+
+
+def delete_dialog(trigger: Any, clicked: Any, target: str | None) -> DeleteStep:
+    """What the delete dialog does for one trigger (see :func:`delete_step`).
 
     Returns:
         ``(open, body, target, error, deleted)``.
     """
-    no = dash.no_update
-    if isinstance(trigger, dict) and trigger.get("type") == "projects-delete-open":
-        if not clicked:
-            raise PreventUpdate
-        project = get_state().live_project(str(trigger.get("index")))
-        if project is None:
-            raise PreventUpdate
-        images = project.image_count
-        body = [
-            html.P(
-                ["Delete the project ", html.B(f"“{project.name}”"), "?"],
-                className="mb-2",
-            ),
-            html.P(
-                f"It leaves the project list with its {images:,} image"
-                f"{'s' if images != 1 else ''}. Nothing is erased from disk: its event log and "
-                "files stay in the workspace.",
-                className="small text-body-secondary mb-0",
-            ),
-        ]
-        return True, body, project.project_id, None, False
-    if trigger == "projects-delete-cancel":
-        return False, no, None, None, False
-    if trigger == "projects-delete-confirm" and clicked and target:
-        error = delete_project(target)
-        if error is not None:
-            return True, no, no, dbc.Alert(error, color="danger", className="small mb-0"), False
-        return False, no, None, None, True
-    raise PreventUpdate
+    return delete_step("projects", trigger, clicked, target, _delete_body, delete_project)
 
 
-@callback(
-    Output("projects-delete-modal", "is_open"),
-    Output("projects-delete-body", "children"),
-    Output("projects-delete-target", "data"),
-    Output("projects-delete-error", "children"),
-    Output("projects-version", "data", allow_duplicate=True),
-    Input({"type": "projects-delete-open", "index": ALL}, "n_clicks"),
-    Input("projects-delete-confirm", "n_clicks"),
-    Input("projects-delete-cancel", "n_clicks"),
-    State("projects-delete-target", "data"),
-    State("projects-version", "data"),
-    prevent_initial_call=True,
-)
-def on_delete(
-    _opens: list[int | None],
-    _confirm: int | None,
-    _cancel: int | None,
-    target: str | None,
-    version: int | None,
-) -> tuple[Any, ...]:
-    """Open the confirmation, delete, or close it."""
-    is_open, body, new_target, error, deleted = delete_dialog(
-        ctx.triggered_id, _triggered_value(), target
-    )
-    bumped = (version or 0) + 1 if deleted else dash.no_update
-    return is_open, body, new_target, error, bumped
+on_delete = delete_dialog_callback("projects", "projects-version", delete_dialog)

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import dash
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
@@ -26,7 +26,7 @@ from aistudio import commands
 from aistudio.commands import CommandError
 from projections.dataset import DatasetView
 from projections.splits import SplitEntry, SplitsView
-from ui.components.confirm import delete_modal
+from ui.components.confirm import DeleteStep, delete_dialog_callback, delete_modal, delete_step
 from ui.components.empty_state import empty_state, not_found
 from ui.components.sidebar import project_page_path
 from ui.components.theme import themed
@@ -1068,64 +1068,39 @@ def on_create(
     return alert, (version or 0) + 1, next_split_name(existing)
 
 
+def _delete_body(name: str) -> list[Component]:
+    """The dialog's question naming the split."""
+    return [
+        html.P(["Delete the split ", html.B(f"“{name}”"), "?"], className="mb-2"),
+        html.P(
+            "Its images stay in the dataset; only their assignment to train, validation and "
+            "test is forgotten. The split stays visible in the project's history.",
+            className="small text-body-secondary mb-0",
+        ),
+    ]
+
+
 def delete_dialog(
     trigger: Any, clicked: Any, project_id: str | None, target: str | None
-) -> tuple[bool, Any, Any, Any, bool]:
-    """What the delete dialog does for one trigger.
+) -> DeleteStep:
+    """What the delete dialog does for one trigger (see :func:`delete_step`).
 
     Returns:
         ``(open, body, target, error, deleted)``.
     """
-    no = dash.no_update
-    if isinstance(trigger, dict) and trigger.get("type") == "split-delete-open":
-        if not clicked or not project_id:
-            raise PreventUpdate
-        name = str(trigger.get("index"))
-        body = [
-            html.P(["Delete the split ", html.B(f"“{name}”"), "?"], className="mb-2"),
-            html.P(
-                "Its images stay in the dataset; only their assignment to train, validation and "
-                "test is forgotten. The split stays visible in the project's history.",
-                className="small text-body-secondary mb-0",
-            ),
-        ]
-        return True, body, name, None, False
-    if trigger == "split-delete-cancel":
-        return False, no, None, None, False
-    if trigger == "split-delete-confirm" and clicked and project_id and target:
-        error = delete_split(project_id, target)
-        if error is not None:
-            return True, no, no, dbc.Alert(error, color="danger", className="small mb-0"), False
-        return False, no, None, None, True
-    raise PreventUpdate
-
-
-@callback(
-    Output("split-delete-modal", "is_open"),
-    Output("split-delete-body", "children"),
-    Output("split-delete-target", "data"),
-    Output("split-delete-error", "children"),
-    Output("split-version", "data", allow_duplicate=True),
-    Input({"type": "split-delete-open", "index": ALL}, "n_clicks"),
-    Input("split-delete-confirm", "n_clicks"),
-    Input("split-delete-cancel", "n_clicks"),
-    State("split-project", "data"),
-    State("split-delete-target", "data"),
-    State("split-version", "data"),
-    prevent_initial_call=True,
-)
-def on_delete(
-    _opens: list[int | None],
-    _confirm: int | None,
-    _cancel: int | None,
-    project_id: str | None,
-    target: str | None,
-    version: int | None,
-) -> tuple[Any, ...]:
-    """Open the confirmation, delete the split, or close it."""
-    triggered = ctx.triggered
-    clicked = triggered[0].get("value") if triggered else None
-    is_open, body, new_target, error, deleted = delete_dialog(
-        ctx.triggered_id, clicked, project_id, target
+    if not project_id and trigger != "split-delete-cancel":
+        raise PreventUpdate  # no project: nothing to ask about or delete
+    project = project_id or ""
+    return delete_step(
+        "split",
+        trigger,
+        clicked,
+        target,
+        ask=_delete_body,
+        delete=lambda name: delete_split(project, name),
     )
-    return is_open, body, new_target, error, (version or 0) + 1 if deleted else dash.no_update
+
+
+on_delete = delete_dialog_callback(
+    "split", "split-version", delete_dialog, [State("split-project", "data")]
+)

@@ -32,15 +32,23 @@ from aistudio import commands
 from aistudio.commands import CommandError, TaskTrainingInfo
 from projections.dataset import DatasetView
 from projections.experiments import ExperimentEntry, ExperimentsView
+from ui.components.confirm import dialog_error
 from ui.components.empty_state import empty_state, not_found
 from ui.components.experiment_pages import (
+    action_button,
+    action_outcome,
     chosen_experiment,
     clicked_value,
-    next_signature,
+    list_card,
+    live_signature_callback,
+    no_such_event,
+    page_header,
+    past_banner,
     status_alert,
+    unsupported_task,
 )
 from ui.components.sidebar import project_page_path
-from ui.components.time_travel import parse_at, time_travel_banner
+from ui.components.time_travel import parse_at
 from ui.components.training_charts import compare_figure, curves_figure
 from ui.components.training_form import (
     ACCELERATORS,
@@ -558,17 +566,6 @@ def _no_split(project_id: str, has_images: bool, visible: bool) -> html.Div:
 
 
 def _detail_card() -> dbc.Card:
-    def button(id: str, icon: str, text: str, color: str, outline: bool = True) -> dbc.Button:
-        return dbc.Button(
-            [html.I(className=f"bi bi-{icon} me-1"), text],
-            id=id,
-            color=color,
-            outline=outline,
-            size="sm",
-            n_clicks=0,
-            style=_HIDDEN,
-        )
-
     return dbc.Card(
         [
             dbc.CardHeader(
@@ -577,10 +574,12 @@ def _detail_card() -> dbc.Card:
                         html.Div(id="train-detail-head", className="min-w-0 flex-grow-1"),
                         html.Div(
                             [
-                                button("train-cancel", "stop-circle", "Cancel", "danger"),
-                                button("train-resume", "play-circle", "Resume…", "primary", False),
-                                button("train-rerun", "arrow-repeat", "Re-run", "secondary"),
-                                button(
+                                action_button("train-cancel", "stop-circle", "Cancel", "danger"),
+                                action_button(
+                                    "train-resume", "play-circle", "Resume…", "primary", False
+                                ),
+                                action_button("train-rerun", "arrow-repeat", "Re-run", "secondary"),
+                                action_button(
                                     "train-use-config",
                                     "box-arrow-in-left",
                                     "Use settings",
@@ -611,19 +610,6 @@ def _detail_card() -> dbc.Card:
         className="shadow-sm mb-4",
         id="train-detail",
         style=_HIDDEN,
-    )
-
-
-def _list_card() -> dbc.Card:
-    return dbc.Card(
-        [
-            dbc.CardHeader(
-                [html.I(className="bi bi-collection me-2"), "Experiments"],
-                className="fw-semibold bg-transparent",
-            ),
-            dbc.CardBody(html.Div(id="train-experiments"), className="p-2 train-list-body"),
-        ],
-        className="shadow-sm mb-4",
     )
 
 
@@ -709,13 +695,7 @@ def _compare_options(experiments: ExperimentsView) -> list[dict[str, str]]:
 
 
 def _header(subtitle: str) -> html.Div:
-    return html.Div(
-        [
-            html.H2("Train", className="mb-1"),
-            html.Div(subtitle, className="text-body-secondary train-subtitle"),
-        ],
-        className="mb-4",
-    )
+    return page_header("Train", subtitle, "train")
 
 
 def _stores(
@@ -747,16 +727,11 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
         return html.Div(
             [
                 _header("Train a model on the project's split."),
-                empty_state(
-                    "hourglass",
+                unsupported_task(
+                    project_id,
                     f"Training {project.task.replace('_', ' ')} models is coming",
                     "This version trains classification and regression models. Your dataset and "
                     "splits are ready for when this task arrives.",
-                    dbc.Button(
-                        "Back to the dataset",
-                        href=project_page_path(project_id, "dataset"),
-                        color="primary",
-                    ),
                     id="train-unsupported",
                 ),
             ]
@@ -790,7 +765,7 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
                         lg=5,
                         xl=4,
                     ),
-                    dbc.Col([_list_card(), _detail_card()], lg=7, xl=8),
+                    dbc.Col([list_card("train", "Experiments"), _detail_card()], lg=7, xl=8),
                 ]
             ),
             _compare_card(_compare_options(experiments)),
@@ -804,21 +779,15 @@ def _time_travel_layout(
     project_id: str, at: int, info: TaskTrainingInfo, wanted: str | None
 ) -> html.Div:
     """The experiments as they were right after event ``at``: read-only, no form."""
-    here = project_page_path(project_id, "train")
-    event = get_state().event_at(project_id, at)
-    if event is None:
-        return empty_state(
-            "clock-history",
-            f"No event #{at}",
-            "This project's history has no such event.",
-            dbc.Button("Back to now", href=here, color="primary"),
-        )
+    banner = past_banner(project_id, at, "train")
+    if banner is None:
+        return no_such_event(project_id, at, "train")
     experiments, _ = views(project_id, at)
     n = len(experiments.experiments)
     return html.Div(
         [
             *_stores(project_id, at, default_selection(experiments, wanted), info),
-            time_travel_banner(here, at, event.type, event.ts),
+            banner,
             _header(
                 f"As it was right after event #{at}: {n} experiment{'s' if n != 1 else ''}. "
                 "Read-only."
@@ -826,7 +795,7 @@ def _time_travel_layout(
             html.Div(id="train-status"),
             dbc.Row(
                 [
-                    dbc.Col(_list_card(), lg=5, xl=4),
+                    dbc.Col(list_card("train", "Experiments"), lg=5, xl=4),
                     dbc.Col(_detail_card(), lg=7, xl=8),
                 ]
             ),
@@ -838,23 +807,9 @@ def _time_travel_layout(
 
 
 # ---------------------------------------------------------------------- callbacks: live
-@callback(
-    Output("train-sig", "data"),
-    Input("tick", "n_intervals"),
-    Input("train-version", "data"),
-    State("train-project", "data"),
-    State("train-at", "data"),
-    State("train-sig", "data"),
+refresh = live_signature_callback(
+    "train", lambda project_id, at: page_signature(*views(project_id, at))
 )
-def refresh(
-    _tick: int | None,
-    _version: int | None,
-    project_id: str | None,
-    at: int | None,
-    signature: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Follow the project: a new signature only when the experiments or splits changed."""
-    return next_signature(project_id, at, signature, lambda: page_signature(*views(project_id, at)))
 
 
 @callback(
@@ -1145,8 +1100,11 @@ def form_fill(
 
 
 # ---------------------------------------------------------------------- callbacks: actions
+_STATUS_ALERT = "train-status-alert"
+
+
 def _alert(ok: bool, message: Any) -> dbc.Alert:
-    return status_alert(ok, message, "train-status-alert")
+    return status_alert(ok, message, _STATUS_ALERT)
 
 
 @callback(
@@ -1208,13 +1166,10 @@ def on_cancel(
     """Ask the selected experiment's run to stop (it keeps its last checkpoint)."""
     if not clicks or not project_id or not selected:
         raise PreventUpdate
-    error = cancel_experiment(project_id, selected)
-    if error is not None:
-        return _alert(False, error), dash.no_update
     message = (
         "Cancel requested: the run stops after its current step and keeps its last checkpoint."
     )
-    return _alert(True, message), (version or 0) + 1
+    return action_outcome(cancel_experiment(project_id, selected), message, _STATUS_ALERT, version)
 
 
 @callback(
@@ -1281,7 +1236,7 @@ def resume_dialog(
         return True, body, resume_default_epochs(entry), None, no, no
     error = resume_experiment(project_id, selected, epochs)
     if error is not None:
-        return True, no, no, dbc.Alert(error, color="danger", className="small mb-0"), no, no
+        return True, no, no, dialog_error(error), no, no
     message = ["Resuming ", html.B(entry.name), f" up to epoch {epochs}."]
     return False, no, no, None, (version or 0) + 1, _alert(True, message)
 
