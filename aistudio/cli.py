@@ -271,6 +271,7 @@ def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
     log = EventLog(ws.events_path(project_id))
     skipped: list[dict[str, str]] = []
     summary: dict[str, Any] = {}
+    conflicts = 0
     for event in log.read():
         if event.causation != job_id:
             continue
@@ -278,9 +279,13 @@ def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
             skipped.extend(event.data["items"])
         elif event.type == "ImportCompleted":
             summary = event.data
+        elif event.type == "JobSucceeded":
+            conflicts = int(event.data.get("summary", {}).get("conflicts") or 0)
+    copies = "copy" if conflicts == 1 else "copies"
+    of_which = f" ({conflicts} {copies} with another label)" if conflicts else ""
     click.echo(
         f"added {summary.get('added', 0)}, duplicates {summary.get('duplicates', 0)}, "
-        f"skipped {summary.get('skipped', 0)}"
+        f"skipped {summary.get('skipped', 0)}{of_which}"
     )
     for item in skipped[:50]:
         click.echo(f"  skipped {item['path']}: {item['reason']}")
@@ -716,6 +721,41 @@ def verify(ctx: click.Context, project_ref: str, as_json: bool, workspace_dir: P
         sys.exit(1)
 
 
+# ---------------------------------------------------------------------- gc
+_GC_LISTED = 50
+
+
+@cli.command("gc")
+@click.argument("project_ref", metavar="PROJECT")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@workspace_option
+@click.pass_context
+@handle_errors
+def gc(ctx: click.Context, project_ref: str, dry_run: bool, workspace_dir: Path | None) -> None:
+    """Remove image files no event names (left by failed, cancelled or killed imports)."""
+    from aistudio.datasets.orphans import ImagesBusyError, collect_garbage
+
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    try:
+        sweep = collect_garbage(ws, project_id, dry_run=dry_run)
+    except ImagesBusyError as exc:
+        _fail(str(exc), 2)
+        return
+    if dry_run:
+        root = ws.project_dir(project_id)
+        entries = list(sweep.entries())
+        for path, size in entries[:_GC_LISTED]:
+            click.echo(f"  {path.relative_to(root)} ({size} bytes)")
+        if len(entries) > _GC_LISTED:
+            click.echo(f"  … and {len(entries) - _GC_LISTED} more")
+    click.echo(sweep.summary())
+    if sweep.errors:
+        for error in sweep.errors[:_GC_LISTED]:
+            click.echo(f"  could not remove {error}", err=True)
+        sys.exit(1)
+
+
 # ---------------------------------------------------------------------- demo
 @cli.command("demo")
 @workspace_option
@@ -758,6 +798,7 @@ def serve(
     import subprocess
 
     from aistudio.demo_project import ensure_demo_project
+    from aistudio.diagnostics import enable_stack_dumps
 
     ws = _workspace(ctx, workspace_dir)
     if not ws.project_ids():
@@ -765,6 +806,7 @@ def serve(
     # A plain `kill` (SIGTERM, as service managers send) stops serve like Ctrl-C: the `finally`
     # below then stops the worker, which ends its jobs' events.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    enable_stack_dumps()
     worker: subprocess.Popen[bytes] | None = None
     if not no_worker:
         worker = subprocess.Popen(

@@ -163,6 +163,11 @@ class Workspace:
             raise WorkspaceError(f"not a valid job id: {job_id!r}")
         return self.project_dir(project_id) / ".run" / f"{job_id}.lock"
 
+    def images_lock_path(self, project_id: str) -> Path:
+        """The project's images lock (flock): shared by every import for its whole run, taken
+        exclusively by whoever deletes unreferenced image files (``aistudio gc``)."""
+        return self.project_dir(project_id) / ".run" / "images.lock"
+
     def job_log_path(self, project_id: str, job_id: str) -> Path:
         """Where a job process's own log (stdout/stderr) goes."""
         return self.job_lock_path(project_id, job_id).with_suffix(".log")

@@ -6,6 +6,7 @@ For process pools, :func:`init_process` builds one per worker process and
 
 A file refused by the inspection is reported with its reason, never raised; a failure to
 write into the workspace (disk full, permissions) is raised: it is no fault of the file.
+The caller holds the project's images lock shared (see :mod:`aistudio.datasets.store`).
 """
 
 from __future__ import annotations

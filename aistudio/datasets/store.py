@@ -5,6 +5,11 @@ most ``thumbnail_px`` on their longer side) at ``Workspace.thumb_path(project, s
 file is written under a temporary name in ``Workspace.tmp_dir(project)``, fsynced and renamed
 into place, so a file that exists is complete; :meth:`ImageStore.sync` then makes the renames
 themselves durable. Call it before appending any event that names the files.
+
+Whoever writes here (an import) holds the project's images lock shared for its whole run, from
+before its first write (or its first "already stored" answer, which it will name in events) until
+its events are committed: :mod:`aistudio.datasets.orphans` removes files no event names, and
+every ``*.part`` of the temp folder, only under that lock held exclusively.
 """
 
 from __future__ import annotations

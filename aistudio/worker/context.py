@@ -51,6 +51,10 @@ class JobResult:
     summary: dict[str, Any] = field(default_factory=dict)
     rebase: Callable[[int], JobResult] | None = None
 
+    def release(self) -> None:
+        """Free what the result holds until it is committed or abandoned (nothing here; an
+        import holds its project's images lock). The runner calls it after the commit."""
+
 
 class JobContext:
     """The running job's view of the world."""

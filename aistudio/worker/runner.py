@@ -86,7 +86,10 @@ def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
             return "failed"
         ctx = JobContext(workspace, project_id, command)
         result = resolve_handler(command.type)(ctx)
-        _commit(log, job_id, result)
+        try:
+            _commit(log, job_id, result)
+        finally:
+            result.release()
         return "succeeded"
     except JobCancelledError:
         end("JobCancelled", {"reason": "cancelled on request"})

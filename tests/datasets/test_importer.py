@@ -188,14 +188,20 @@ def test_demo_digits_import(workspace: Workspace) -> None:
 
 # ---------------------------------------------------------------------------- duplicates
 def test_duplicates_within_one_import(workspace: Workspace, src: Path) -> None:
+    """A copy with the same label is a duplicate; one with another label a listed conflict."""
     data = image_bytes("PNG", color=5)
     write(src / "cat" / "a.png", data)
+    write(src / "cat" / "copy.png", data)
     write(src / "dog" / "copy.png", data)
     write_png(src / "dog" / "other.png", 6)
     result, _ = _import(workspace, src)
     assert [r["filename"] for r in _records(result)] == ["cat/a.png", "dog/other.png"]
     completed = _completed(result)
-    assert (completed["added"], completed["duplicates"], completed["skipped"]) == (2, 1, 0)
+    assert (completed["added"], completed["duplicates"], completed["skipped"]) == (2, 1, 1)
+    assert _skipped(result) == {
+        "dog/copy.png": "same image as cat/a.png, which is labelled 'cat'; this copy says 'dog' "
+        "(kept 'cat')"
+    }
 
 
 def test_duplicates_against_an_earlier_import(workspace: Workspace, src: Path) -> None:
@@ -433,7 +439,7 @@ def test_parallel_imports_equal_the_serial_one(
     workspace: Workspace, src: Path, workers: int, executor: str
 ) -> None:
     for i in range(40):
-        write_png(src / f"c{i % 3}" / f"{i}.png", i % 37)  # 3 duplicates
+        write_png(src / f"c{i % 3}" / f"{i}.png", i % 36)  # 4 duplicates, each in its class
     write(src / "c0" / "bad.png", b"bad")
 
     def key(result: JobResult) -> list[tuple[Any, ...]]:
@@ -442,9 +448,9 @@ def test_parallel_imports_equal_the_serial_one(
     serial, _ = _import(workspace, src, workers=1)
     parallel, _ = _import(workspace, src, workers=workers, executor=executor)
     assert key(parallel) == key(serial)
-    assert len(key(serial)) == 37
+    assert len(key(serial)) == 36
     assert _skipped(parallel) == _skipped(serial) == {"c0/bad.png": "not a recognised image file"}
-    assert _completed(parallel)["duplicates"] == 3
+    assert _completed(parallel)["duplicates"] == 4
 
 
 def test_progress_is_reported(workspace: Workspace, src: Path) -> None:
