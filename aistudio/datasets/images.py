@@ -5,6 +5,13 @@ pixel is decoded; then the image is decoded completely, so truncated and corrupt
 at import time and not in the middle of a training run. Truncated images are never loaded
 (``ImageFile.LOAD_TRUNCATED_IMAGES`` is left off). Every refusal is an
 :class:`ImageRefusedError` whose message is a short reason a person can act on.
+
+EXIF orientation is honoured everywhere an image is decoded (thumbnails here, training,
+evaluation and export validation in :func:`aistudio.training.data.decode_image`): the pixels are
+turned upright exactly as Pillow's ``ImageOps.exif_transpose`` does (:func:`exif_orientation`,
+:func:`orient`), which is what browsers (``image-orientation: from-image``), OpenCV's ``imread``
+and the Export page's snippet do too. An orientation that cannot be read (a corrupt EXIF block)
+counts as none: the pixels are fine, so the image is not refused for it.
 """
 
 from __future__ import annotations
@@ -13,9 +20,9 @@ import io
 import logging
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,20 @@ _BOMB_ERRORS: tuple[type[BaseException], ...] = (
     Image.DecompressionBombError,
     Image.DecompressionBombWarning,  # raised when warnings are turned into errors
 )
+# What reading a damaged EXIF block can raise (Pillow mostly warns and skips the tag; the warning
+# is raised when warnings are turned into errors); the orientation is then taken as none.
+_EXIF_ERRORS: tuple[type[BaseException], ...] = (*_DECODE_ERRORS, KeyError, TypeError, Warning)
+
+_TRANSPOSE: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the transpose that turns stored pixels upright (as ``exif_transpose``)."""
 
 
 class ImageRefusedError(ValueError):
@@ -59,9 +80,12 @@ class ImageInfo:
     Attributes:
         format: Pillow's format name (``JPEG``, ``PNG``, …).
         ext: the extension the image is stored under (``jpg``, ``png``, ``bmp``, ``tif``, ``webp``).
-        width: width in pixels, as stored in the file.
-        height: height in pixels, as stored in the file.
+        width: width in pixels, as stored in the file (before any EXIF orientation; a TIFF is
+            the exception: Pillow itself turns TIFFs upright when it opens them).
+        height: height in pixels, as stored in the file (same caveat).
         mode: Pillow's pixel mode of the file (``RGB``, ``L``, ``I;16``, …).
+        orientation: the EXIF orientation (1…8) that :func:`decode_image` applies to the
+            pixels; 1 when there is none, it cannot be read, or Pillow applied it already (TIFF).
     """
 
     format: str
@@ -69,6 +93,14 @@ class ImageInfo:
     width: int
     height: int
     mode: str
+    orientation: int = 1
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the image as shown: swapped when the orientation turns it."""
+        if self.orientation >= 5:
+            return self.height, self.width
+        return self.width, self.height
 
 
 def _short(exc: BaseException) -> str:
@@ -135,11 +167,24 @@ def decode_image(
 
     Returns:
         What the header says (its ``width`` and ``height`` are the stored size, even in
-        draft mode) and the decoded image (maybe smaller in draft mode).
+        draft mode; its ``orientation`` is the one applied) and the decoded image, turned
+        upright by its EXIF orientation (maybe smaller in draft mode).
 
     Raises:
         ImageRefusedError: empty, unrecognised, unsupported, too large, truncated or corrupt.
     """
+    info, image = _decode(data, max_pixels, draft_size)
+    if info.orientation != 1:
+        upright = orient(image, info.orientation)
+        image.close()
+        image = upright
+    return info, image
+
+
+def _decode(
+    data: bytes, max_pixels: int, draft_size: tuple[int, int] | None
+) -> tuple[ImageInfo, Image.Image]:
+    """:func:`decode_image` without the turn: the pixels as stored, and their orientation."""
     if not data:
         raise ImageRefusedError("empty file")
     image, info = _open(data, max_pixels)
@@ -151,7 +196,36 @@ def decode_image(
     if draft_size is not None and info.format in _JPEG_FORMATS:
         image.draft(None, draft_size)
     _guarded(image, image.load)
+    orientation = exif_orientation(image)
+    if orientation != 1:
+        info = replace(info, orientation=orientation)
     return info, image
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (2…8) to apply to ``image``'s pixels, else 1.
+
+    Read as ``ImageOps.exif_transpose`` reads it (``getexif()``, which also looks at an XMP
+    ``tiff:Orientation``). Call it after ``load()``: a TIFF's orientation is applied by Pillow
+    when it loads, and removed then, so it is not applied twice. A missing, out-of-range or
+    unreadable value (corrupt EXIF) gives 1.
+    """
+    try:
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except _EXIF_ERRORS as exc:
+        logger.debug("EXIF orientation unreadable, taken as none: %s", _short(exc))
+        return 1
+    return value if type(value) is int and value in _TRANSPOSE else 1
+
+
+def orient(image: Image.Image, orientation: int) -> Image.Image:
+    """``image`` turned upright for an EXIF ``orientation`` (itself when there is nothing to do).
+
+    The same pixels as ``ImageOps.exif_transpose`` gives for an image of that orientation; the
+    turn commutes with any per-pixel conversion (``convert("RGB")``), not with a resize.
+    """
+    method = _TRANSPOSE.get(orientation)
+    return image if method is None else image.transpose(method)
 
 
 def _guarded(image: Image.Image, step: Callable[[], object]) -> None:
@@ -172,6 +246,6 @@ def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
     Raises:
         ImageRefusedError: see :func:`decode_image`.
     """
-    info, image = decode_image(data, max_pixels)
+    info, image = _decode(data, max_pixels, None)  # no need to turn pixels nobody looks at
     image.close()
     return info

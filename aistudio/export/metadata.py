@@ -103,11 +103,12 @@ def input_spec(image_size: int, mean: Sequence[float], std: Sequence[float]) -> 
             "antialias": True,
             "keep_aspect_ratio": False,
             "pillow": (
-                f"image.draft('RGB', ({size}, {size})); image.convert('RGB').resize(({size}, "
-                f"{size}), Image.Resampling.BILINEAR, reducing_gap=3.0)"
+                f"image.draft('RGB', ({size}, {size})); image = ImageOps.exif_transpose(image); "
+                f"image.convert('RGB').resize(({size}, {size}), Image.Resampling.BILINEAR, "
+                "reducing_gap=3.0)"
             ),
         },
-        "exif_orientation": "ignored",
+        "exif_orientation": "applied",
         "scale": SCALE,
         "mean": [float(m) for m in mean],
         "std": [float(s) for s in std],

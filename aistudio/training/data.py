@@ -27,6 +27,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from aistudio.datasets.images import exif_orientation, orient
 from aistudio.tasks.base import TargetInfo, Task
 from events.schemas.training import Augmentations
 from projections.dataset import DatasetView, ImageEntry
@@ -43,14 +44,17 @@ RANDOM_CROP_SCALE: tuple[float, float] = (0.5, 1.0)
 
 # ---------------------------------------------------------------------- images
 def decode_image(path: Path, size: int) -> torch.Tensor:
-    """Decode ``path`` to RGB and resize it to ``size`` x ``size``: a ``uint8`` 3 x S x S tensor.
+    """Decode ``path`` to RGB, upright, and resize it to ``size`` x ``size``: ``uint8`` 3 x S x S.
 
     JPEGs are decoded at a reduced scale when they are much larger than ``size`` (``draft``),
-    which is several times faster and looks the same after the resize.
+    which is several times faster and looks the same after the resize. The EXIF orientation is
+    applied before the resize, as ``ImageOps.exif_transpose`` after the draft would (the
+    Export page's snippet does exactly that); reading it is a lookup in the header.
     """
     with Image.open(path) as image:
         image.draft("RGB", (size, size))
-        rgb = image.convert("RGB")
+        image.load()  # before reading the orientation: Pillow turns a TIFF upright on load
+        rgb = orient(image.convert("RGB"), exif_orientation(image))
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
     array = np.asarray(rgb, dtype=np.uint8)

@@ -3,7 +3,8 @@
 It is written to a file and run (the venv's Python) next to an exported model and a real image
 of the dataset, and its printed prediction is compared with the app's (PyTorch eager on the
 image decoded as the pipeline decodes it). A second image, the same digit enlarged to a
-non-square JPEG, makes the program resize and decode a JPEG like the app.
+non-square JPEG, makes the program resize and decode a JPEG like the app; a third, that JPEG
+stored turned with an EXIF orientation (as phones do), makes it turn the photo like the app.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.exif_images import ORIENTATION_TAG, stored_pixels
 from tests.export.support import ExportRun, dataset_images, pytorch_model, pytorch_outputs
 from ui.components.export_snippet import PREDICTION_PREFIX, REQUIREMENTS, onnx_snippet
 
@@ -47,14 +50,32 @@ def test_snippet_module_is_torch_free() -> None:
 
 
 def _images(run: ExportRun, folder: Path) -> list[Path]:
-    """A dataset image as it is stored, and the same digit as a 45 x 70 JPEG."""
+    """A dataset image as it is stored, the same digit as a 45 x 70 JPEG, and that JPEG stored
+    turned a quarter left with EXIF orientation 6 (shown upright)."""
     (original,) = dataset_images(run.trained, 1)
     plain = folder / f"image{original.suffix}"
     shutil.copyfile(original, plain)
     big = folder / "big.jpg"
     with Image.open(original) as image:
-        image.convert("RGB").resize((45, 70), Image.Resampling.BICUBIC).save(big, quality=90)
-    return [plain, big]
+        upright = image.convert("RGB").resize((45, 70), Image.Resampling.BICUBIC)
+    upright.save(big, quality=90)
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 6
+    oriented = folder / "oriented.jpg"
+    stored_pixels(upright, 6).save(oriented, quality=90, exif=exif)
+    return [plain, big, oriented]
+
+
+def _without_orientation(path: Path, out: Path) -> Path:
+    """A copy of the JPEG ``path`` whose EXIF orientation says 1: the same pixel data."""
+    data = bytearray(path.read_bytes())
+    tag = data.find(b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06")  # big-endian, SHORT, 6
+    assert tag > 0
+    data[tag + 9] = 1
+    out.write_bytes(bytes(data))
+    with Image.open(out) as image:
+        assert image.getexif()[ORIENTATION_TAG] == 1
+    return out
 
 
 def _run_snippet(folder: Path, image: Path) -> str:
@@ -84,14 +105,37 @@ def test_snippet_prediction_equals_the_apps(
     outputs = pytorch_outputs(run.trained, images)
     target = pytorch_model(run.trained)[1]["target_info"]
     for image, output in zip(images, outputs, strict=True):
-        printed = _run_snippet(tmp_path, image)
-        if run.trained.task == "classification":
-            probabilities = np.exp(output - output.max())
-            probabilities /= probabilities.sum()
-            best = int(probabilities.argmax())
-            name, _, rest = printed.partition(" (probability ")
-            assert name == target["classes"][best]
-            assert float(rest.rstrip(")")) == pytest.approx(probabilities[best], abs=2e-4)
-        else:
-            value = float(output[0]) * target["std"] + target["mean"]
-            assert float(printed) == pytest.approx(value, rel=1e-5, abs=1e-5)
+        _assert_same_prediction(run, target, _run_snippet(tmp_path, image), output)
+
+
+def _assert_same_prediction(
+    run: ExportRun, target: dict[str, Any], printed: str, output: np.ndarray
+) -> None:
+    if run.trained.task == "classification":
+        probabilities = np.exp(output - output.max())
+        probabilities /= probabilities.sum()
+        best = int(probabilities.argmax())
+        name, _, rest = printed.partition(" (probability ")
+        assert name == target["classes"][best]
+        assert float(rest.rstrip(")")) == pytest.approx(probabilities[best], abs=2e-4)
+    else:
+        value = float(output[0]) * target["std"] + target["mean"]
+        assert float(printed) == pytest.approx(value, rel=1e-5, abs=1e-5)
+
+
+@pytest.mark.parametrize("fixture", ["onnx_classification", "onnx_regression"])
+def test_snippet_turns_an_oriented_photo_as_the_app_does(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The EXIF orientation changes the app's prediction here, and the snippet follows it."""
+    run: ExportRun = request.getfixturevalue(fixture)
+    shutil.copyfile(run.file(), tmp_path / "model.onnx")
+    oriented = _images(run, tmp_path)[2]
+    sideways = _without_orientation(oriented, tmp_path / "sideways.jpg")
+    outputs = pytorch_outputs(run.trained, [oriented, sideways])
+    assert not np.allclose(outputs[0], outputs[1], rtol=1e-3, atol=1e-3)  # the turn matters
+    target = pytorch_model(run.trained)[1]["target_info"]
+    printed = [_run_snippet(tmp_path, path) for path in (oriented, sideways)]
+    assert printed[0] != printed[1]
+    for text, output in zip(printed, outputs, strict=True):
+        _assert_same_prediction(run, target, text, output)
