@@ -28,14 +28,6 @@ from tests.datasets.support import (
 )
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    """A folder for sources, beside the workspace (which also lives in ``tmp_path``)."""
-    folder = tmp_path / "sources"
-    folder.mkdir()
-    return folder
-
-
 def _import(
     workspace: Workspace,
     source: Path | str,

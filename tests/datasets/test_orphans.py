@@ -26,24 +26,9 @@ from tests.datasets.support import (
     image_bytes,
     make_project,
     request_import,
-    set_settings,
     write,
     write_png,
 )
-
-
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    """A folder for sources, beside the workspace (which also lives in ``tmp_path``)."""
-    folder = tmp_path / "sources"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def ws(workspace: Workspace) -> Workspace:
-    set_settings(workspace, thumbnail_px=16)
-    return workspace
 
 
 # ---------------------------------------------------------------------------- helpers
