@@ -7,24 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
-from aistudio.cli import cli
 from aistudio.workspace import Workspace
 from tests.helpers import digits_folder, events_of
-
-
-@pytest.fixture
-def run(workspace: Workspace):  # type: ignore[no-untyped-def]
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> str:
-        result = runner.invoke(cli, ["--workspace", str(workspace.root), *args])
-        assert result.exit_code == code, (result.exit_code, result.output)
-        return result.output
-
-    return invoke
 
 
 def test_lifecycle_through_the_cli(run, workspace: Workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

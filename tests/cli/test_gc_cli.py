@@ -3,30 +3,14 @@ an import holds the project's images lock."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from aistudio.cli import cli
 from aistudio.datasets.store import ImageStore, sha256_hex
 from aistudio.workspace import Workspace
-from tests.datasets.support import image_bytes, write
+from tests.datasets.support import image_bytes, images_lock_held_elsewhere, write
 from tests.helpers import make_project
-
-
-@pytest.fixture
-def run(workspace: Workspace):  # type: ignore[no-untyped-def]
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> str:
-        result = runner.invoke(cli, ["--workspace", str(workspace.root), *args])
-        assert result.exit_code == code, (result.exit_code, result.output)
-        return result.output
-
-    return invoke
 
 
 @pytest.fixture
@@ -84,32 +68,12 @@ def test_gc_refuses_while_an_import_holds_the_lock(  # type: ignore[no-untyped-d
     run, workspace: Workspace, project: str
 ) -> None:
     left = _leave_leftovers(workspace, project)
-    path = workspace.images_lock_path(project)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, sys\n"
-            f"f = open({str(path)!r}, 'a')\n"
-            "fcntl.flock(f, fcntl.LOCK_SH)\n"
-            "print('held', flush=True)\n"
-            "sys.stdin.read()\n",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with images_lock_held_elsewhere(workspace, project):
         for args in (("gc", "Cats"), ("gc", "Cats", "--dry-run")):
             out = run(*args, code=2)
             assert out.count("\n") == 1 and out.startswith("error: project ")
             assert "is importing images: nothing was removed" in out
         assert all(p.exists() for p in left)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     assert run("gc", "Cats").startswith("removed 1 original")
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
@@ -70,3 +74,31 @@ def set_settings(workspace: Workspace, **values: object) -> None:
 def events_of(workspace: Workspace, project_id: str) -> list[Event]:
     """Every committed event of a project."""
     return list(EventLog(workspace.events_path(project_id)).read())
+
+
+@contextlib.contextmanager
+def images_lock_held_elsewhere(workspace: Workspace, project_id: str) -> Iterator[None]:
+    """Another process holds the project's images lock shared (as an import in flight does)."""
+    path = workspace.images_lock_path(project_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys\n"
+            f"f = open({str(path)!r}, 'a')\n"
+            "fcntl.flock(f, fcntl.LOCK_SH)\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)

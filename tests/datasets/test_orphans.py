@@ -24,6 +24,7 @@ from projections.dataset import rebuild
 from tests.datasets.support import (
     events_of,
     image_bytes,
+    images_lock_held_elsewhere,
     make_project,
     request_import,
     write,
@@ -303,33 +304,12 @@ def test_files_of_removed_images_are_kept(ws: Workspace, src: Path) -> None:
 def test_gc_refuses_while_another_process_holds_the_lock(ws: Workspace) -> None:
     project_id = make_project(ws)
     left = leftovers(ws, project_id)
-    path = ws.images_lock_path(project_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, sys\n"
-            f"f = open({str(path)!r}, 'a')\n"
-            "fcntl.flock(f, fcntl.LOCK_SH)\n"
-            "print('held', flush=True)\n"
-            "sys.stdin.read()\n",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with images_lock_held_elsewhere(ws, project_id):
         with pytest.raises(ImagesBusyError, match="importing images: nothing was removed"):
             collect_garbage(ws, project_id)
         with pytest.raises(ImagesBusyError):
             collect_garbage(ws, project_id, dry_run=True)
         assert all(p.exists() for p in left)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     assert collect_garbage(ws, project_id).files == 3
 
 
