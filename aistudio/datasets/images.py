@@ -12,6 +12,11 @@ turned upright exactly as Pillow's ``ImageOps.exif_transpose`` does (:func:`exif
 :func:`orient`), which is what browsers (``image-orientation: from-image``), OpenCV's ``imread``
 and the Export page's snippet do too. An orientation that cannot be read (a corrupt EXIF block)
 counts as none: the pixels are fine, so the image is not refused for it.
+
+:func:`to_rgb` is the one conversion to 8-bit RGB, for thumbnails and for what models see
+(training, evaluation, export validation; the export's ``aistudio.input.color`` describes it and
+the Export page's snippet repeats it): 8-bit RGB as is, one-channel 16-bit, 32-bit and float
+images stretched per image from their minimum to their maximum, transparency on white.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
@@ -67,6 +73,10 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
     8: Image.Transpose.ROTATE_90,
 }
 """EXIF orientation -> the transpose that turns stored pixels upright (as ``exif_transpose``)."""
+
+BACKGROUND: tuple[int, int, int] = (255, 255, 255)
+"""What transparent pixels are composited on (white)."""
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
 
 class ImageRefusedError(ValueError):
@@ -222,10 +232,51 @@ def orient(image: Image.Image, orientation: int) -> Image.Image:
     """``image`` turned upright for an EXIF ``orientation`` (itself when there is nothing to do).
 
     The same pixels as ``ImageOps.exif_transpose`` gives for an image of that orientation; the
-    turn commutes with any per-pixel conversion (``convert("RGB")``), not with a resize.
+    turn commutes with :func:`to_rgb` (per pixel, and a stretch by the whole image's minimum and
+    maximum, which a turn keeps), not with a resize.
     """
     method = _TRANSPOSE.get(orientation)
     return image if method is None else image.transpose(method)
+
+
+def is_high_bit_depth(mode: str) -> bool:
+    """Whether a Pillow ``mode`` is one-channel 16-bit, 32-bit or float: ``I;16…``, ``I``, ``F``."""
+    return mode in ("I", "F") or mode.startswith("I;")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB: what thumbnails show and what models see.
+
+    * ``RGB``: ``image`` itself (no copy). Pillow reads a 16-bit colour PNG as RGB already,
+      keeping the high byte of each sample.
+    * One-channel 16-bit, 32-bit and float (``I;16``, ``I;16B``, ``I``, ``F``; 12-bit
+      microscope images are stored as 16-bit): stretched from the image's own minimum to its
+      maximum, ``round((v - min) * (255 / (max - min)))`` (half to even), so that they are not
+      black or saturated; NaN and infinities count as 0, a constant image is 0; then grey.
+    * Transparency (``RGBA``, ``LA``, ``PA``, a palette with a transparent entry): composited
+      on opaque white (:data:`BACKGROUND`, ``Image.alpha_composite``).
+    * Anything else (``L``, ``P``, ``CMYK``, ``YCbCr``, ``1``): ``image.convert("RGB")``;
+      grey values are repeated on the three channels.
+
+    Raises:
+        ValueError, OSError: Pillow cannot convert this pixel mode.
+    """
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if is_high_bit_depth(mode):
+        pixels = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        low, high = float(pixels.min()), float(pixels.max())
+        scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
+        return Image.fromarray(scaled.round().astype(np.uint8)).convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in _ALPHA_MODES:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def _guarded(image: Image.Image, step: Callable[[], object]) -> None:

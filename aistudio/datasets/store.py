@@ -23,16 +23,14 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
+from aistudio.datasets.images import to_rgb  # the store's name for it too (store.to_rgb)
 from aistudio.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
 THUMBNAIL_QUALITY = 85
-_BACKGROUND = (255, 255, 255)
-_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _ANY_SHA = "0" * 64
 
 
@@ -41,32 +39,11 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """``image`` as 8-bit RGB for display: transparency on white, high bit depths stretched.
-
-    16-bit and floating-point images (``I;16``, ``I``, ``F``) are stretched from their own
-    minimum to maximum, so a 12-bit microscope image does not come out black or white.
-    """
-    mode = image.mode
-    if mode == "RGB":
-        return image
-    if mode in ("I", "F") or mode.startswith("I;"):
-        pixels = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        low, high = float(pixels.min()), float(pixels.max())
-        scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
-        return Image.fromarray(scaled.round().astype(np.uint8), mode="L").convert("RGB")
-    if mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-        mode = "RGBA"
-    if mode in _ALPHA_MODES:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (*_BACKGROUND, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
 def make_thumbnail(image: Image.Image, max_px: int) -> Image.Image:
-    """An RGB copy of ``image`` that fits in ``max_px`` x ``max_px``, aspect ratio kept."""
+    """An RGB copy of ``image`` that fits in ``max_px`` x ``max_px``, aspect ratio kept.
+
+    The colours are :func:`aistudio.datasets.images.to_rgb`'s, which models see too.
+    """
     thumb = to_rgb(image)
     if thumb is image:
         thumb = image.copy()

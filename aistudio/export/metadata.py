@@ -35,6 +35,25 @@ SCALE = 1.0 / 255.0
 TORCHSCRIPT_EXTRA_FILE = "aistudio.json"
 """Name of the extra file holding the metadata in a TorchScript archive."""
 RESERVED = frozenset({"format_version", "task", "input", "output", "source"})
+COLOR: dict[str, str] = {
+    "result": "RGB, 8 bits per channel (0..255); to_rgb in resize.pillow",
+    "rgb": "8-bit RGB as is (Pillow reads a 16-bit colour PNG as its high bytes)",
+    "grayscale": "8-bit grey repeated on the 3 channels",
+    "high_bit_depth": (
+        "one-channel 16-bit, 32-bit and float images (Pillow modes I;16, I;16B, I, F) are "
+        "stretched per image from their minimum to their maximum: "
+        "round((v - min) * (255 / (max - min))), rounding half to even, NaN and infinities "
+        "counted as 0, a constant image 0; then repeated on the 3 channels"
+    ),
+    "alpha": (
+        "transparency (RGBA, LA, a palette with a transparent entry) composited on opaque white "
+        "(Image.alpha_composite)"
+    ),
+    "other": "Pillow's convert('RGB') (palette, CMYK, YCbCr, 1-bit)",
+}
+"""``aistudio.input.color``: how an image becomes 8-bit RGB, as
+:func:`aistudio.datasets.images.to_rgb` does (for thumbnails too; the Export page's snippet repeats
+it)."""
 _TASK_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -104,11 +123,12 @@ def input_spec(image_size: int, mean: Sequence[float], std: Sequence[float]) -> 
             "keep_aspect_ratio": False,
             "pillow": (
                 f"image.draft('RGB', ({size}, {size})); image = ImageOps.exif_transpose(image); "
-                f"image.convert('RGB').resize(({size}, {size}), Image.Resampling.BILINEAR, "
-                "reducing_gap=3.0)"
+                f"to_rgb(image).resize(({size}, {size}), Image.Resampling.BILINEAR, "
+                "reducing_gap=3.0)  # to_rgb: see color"
             ),
         },
         "exif_orientation": "applied",
+        "color": dict(COLOR),
         "scale": SCALE,
         "mean": [float(m) for m in mean],
         "std": [float(s) for s in std],

@@ -27,7 +27,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from aistudio.datasets.images import exif_orientation, orient
+from aistudio.datasets.images import exif_orientation, orient, to_rgb
 from aistudio.tasks.base import TargetInfo, Task
 from events.schemas.training import Augmentations
 from projections.dataset import DatasetView, ImageEntry
@@ -47,17 +47,21 @@ def decode_image(path: Path, size: int) -> torch.Tensor:
     """Decode ``path`` to RGB, upright, and resize it to ``size`` x ``size``: ``uint8`` 3 x S x S.
 
     JPEGs are decoded at a reduced scale when they are much larger than ``size`` (``draft``),
-    which is several times faster and looks the same after the resize. The EXIF orientation is
-    applied before the resize, as ``ImageOps.exif_transpose`` after the draft would (the
-    Export page's snippet does exactly that); reading it is a lookup in the header.
+    which is several times faster and looks the same after the resize. The colours are
+    :func:`aistudio.datasets.images.to_rgb`'s, as on the thumbnails (16-bit and float images
+    stretched from their minimum to their maximum, transparency on white; 8-bit RGB untouched).
+    The EXIF orientation is applied before the resize, as ``ImageOps.exif_transpose`` after the
+    draft would (the Export page's snippet does exactly that); reading it is a lookup in the
+    header.
     """
     with Image.open(path) as image:
         image.draft("RGB", (size, size))
         image.load()  # before reading the orientation: Pillow turns a TIFF upright on load
-        rgb = orient(image.convert("RGB"), exif_orientation(image))
-    if rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    array = np.asarray(rgb, dtype=np.uint8)
+        orientation = exif_orientation(image)
+        rgb = orient(to_rgb(image), orientation)  # may be ``image`` itself: used in the block
+        if rgb.size != (size, size):
+            rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        array = np.asarray(rgb, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 

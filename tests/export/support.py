@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from aistudio.worker.runner import run_job
 from aistudio.worker.service import Worker
@@ -15,6 +18,7 @@ from events import Event, EventLog
 from projections.dataset import rebuild as rebuild_dataset
 from tests.helpers import job_events
 from tests.trained import Trained
+from ui.components.export_snippet import PREDICTION_PREFIX, onnx_snippet
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,37 @@ def pytorch_outputs(trained: Trained, paths: list[Path], which: str = "best") ->
     images = torch.stack([decode_image(path, int(meta["image_size"])) for path in paths])
     with torch.inference_mode():
         return model(to_model_input(images)).numpy()
+
+
+def run_snippet(folder: Path, image: Path) -> str:
+    """Run the Export page's snippet on ``image`` with ``folder/model.onnx``; what it predicted."""
+    script = folder / "predict.py"
+    script.write_text(onnx_snippet("model.onnx", image.name), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines and lines[-1].startswith(PREDICTION_PREFIX), done.stdout
+    return lines[-1].removeprefix(PREDICTION_PREFIX)
+
+
+def assert_same_prediction(
+    run: ExportRun, target: dict[str, Any], printed: str, output: np.ndarray
+) -> None:
+    """The snippet's printed prediction is the app's ``output`` for that image."""
+    if run.trained.task == "classification":
+        probabilities = np.exp(output - output.max())
+        probabilities /= probabilities.sum()
+        best = int(probabilities.argmax())
+        name, _, rest = printed.partition(" (probability ")
+        assert name == target["classes"][best]
+        assert float(rest.rstrip(")")) == pytest.approx(probabilities[best], abs=2e-4)
+    else:
+        value = float(output[0]) * target["std"] + target["mean"]
+        assert float(printed) == pytest.approx(value, rel=1e-5, abs=1e-5)

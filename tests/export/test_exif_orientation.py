@@ -12,7 +12,7 @@ def test_input_spec_says_the_orientation_is_applied_before_the_resize() -> None:
     pillow = spec["resize"]["pillow"]
     draft = pillow.index("image.draft('RGB', (64, 64))")
     turn = pillow.index("image = ImageOps.exif_transpose(image)")
-    convert = pillow.index("image.convert('RGB').resize((64, 64), Image.Resampling.BILINEAR")
+    convert = pillow.index("to_rgb(image).resize((64, 64), Image.Resampling.BILINEAR")
     assert draft < turn < convert
 
 
@@ -20,6 +20,6 @@ def test_snippet_turns_the_image_before_converting_it() -> None:
     source = onnx_snippet()
     assert "from PIL import Image, ImageOps" in source
     draft = source.index('image.draft("RGB", (size, size))')
-    turn = source.index('ImageOps.exif_transpose(image).convert("RGB")')
+    turn = source.index("to_rgb(ImageOps.exif_transpose(image))")
     assert draft < turn
     assert "ignored" not in source

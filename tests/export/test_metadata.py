@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +139,33 @@ def test_decode_reports_values_that_are_not_json() -> None:
 def test_metadata_module_is_torch_free() -> None:
     code = "import sys, aistudio.export.metadata; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_row(key: str) -> str:
+    """The README's table row documenting the metadata key ``key``."""
+    rows = [line for line in README.read_text().splitlines() if line.startswith(f"| `{key}` |")]
+    assert len(rows) == 1, f"README.md has {len(rows)} table rows for {key}"
+    return rows[0]
+
+
+@pytest.mark.parametrize(
+    ("task_name", "info", "shape"),
+    [
+        ("classification", TargetInfo(classes=["cat", "dog"]), [2]),
+        ("regression", TargetInfo(mean=1.5, std=0.5), [1]),
+    ],
+)
+def test_the_readme_documents_every_key_and_entry(
+    task_name: str, info: TargetInfo, shape: list[int]
+) -> None:
+    """Consumers preprocess from the README: each key has a row, and each entry of an object
+    value is named in it (so a new entry such as ``input.color`` cannot go undocumented)."""
+    for key, text in _metadata(task_name, info, shape).items():
+        row = _readme_row(key)
+        value = json.loads(text)
+        if isinstance(value, dict):
+            missing = [entry for entry in value if f'"{entry}"' not in row]
+            assert not missing, f"README's row for {key} does not name {missing}"

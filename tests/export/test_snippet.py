@@ -14,15 +14,21 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.exif_images import ORIENTATION_TAG, stored_pixels
-from tests.export.support import ExportRun, dataset_images, pytorch_model, pytorch_outputs
-from ui.components.export_snippet import PREDICTION_PREFIX, REQUIREMENTS, onnx_snippet
+from tests.export.support import (
+    ExportRun,
+    assert_same_prediction,
+    dataset_images,
+    pytorch_model,
+    pytorch_outputs,
+    run_snippet,
+)
+from ui.components.export_snippet import REQUIREMENTS, onnx_snippet
 
 
 def _imports(source: str) -> set[str]:
@@ -78,23 +84,6 @@ def _without_orientation(path: Path, out: Path) -> Path:
     return out
 
 
-def _run_snippet(folder: Path, image: Path) -> str:
-    script = folder / "predict.py"
-    script.write_text(onnx_snippet("model.onnx", image.name), encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
-    assert lines and lines[-1].startswith(PREDICTION_PREFIX), done.stdout
-    return lines[-1].removeprefix(PREDICTION_PREFIX)
-
-
 @pytest.mark.parametrize("fixture", ["onnx_classification", "onnx_regression"])
 def test_snippet_prediction_equals_the_apps(
     fixture: str, request: pytest.FixtureRequest, tmp_path: Path
@@ -105,22 +94,7 @@ def test_snippet_prediction_equals_the_apps(
     outputs = pytorch_outputs(run.trained, images)
     target = pytorch_model(run.trained)[1]["target_info"]
     for image, output in zip(images, outputs, strict=True):
-        _assert_same_prediction(run, target, _run_snippet(tmp_path, image), output)
-
-
-def _assert_same_prediction(
-    run: ExportRun, target: dict[str, Any], printed: str, output: np.ndarray
-) -> None:
-    if run.trained.task == "classification":
-        probabilities = np.exp(output - output.max())
-        probabilities /= probabilities.sum()
-        best = int(probabilities.argmax())
-        name, _, rest = printed.partition(" (probability ")
-        assert name == target["classes"][best]
-        assert float(rest.rstrip(")")) == pytest.approx(probabilities[best], abs=2e-4)
-    else:
-        value = float(output[0]) * target["std"] + target["mean"]
-        assert float(printed) == pytest.approx(value, rel=1e-5, abs=1e-5)
+        assert_same_prediction(run, target, run_snippet(tmp_path, image), output)
 
 
 @pytest.mark.parametrize("fixture", ["onnx_classification", "onnx_regression"])
@@ -135,7 +109,7 @@ def test_snippet_turns_an_oriented_photo_as_the_app_does(
     outputs = pytorch_outputs(run.trained, [oriented, sideways])
     assert not np.allclose(outputs[0], outputs[1], rtol=1e-3, atol=1e-3)  # the turn matters
     target = pytorch_model(run.trained)[1]["target_info"]
-    printed = [_run_snippet(tmp_path, path) for path in (oriented, sideways)]
+    printed = [run_snippet(tmp_path, path) for path in (oriented, sideways)]
     assert printed[0] != printed[1]
     for text, output in zip(printed, outputs, strict=True):
-        _assert_same_prediction(run, target, text, output)
+        assert_same_prediction(run, target, text, output)

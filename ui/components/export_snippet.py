@@ -3,8 +3,10 @@
 The Export page shows it next to the download. The program needs only onnxruntime, numpy and
 Pillow (:data:`REQUIREMENTS`): it reads the model's ``aistudio.*`` metadata (every value JSON),
 preprocesses the image as ``aistudio.input`` says (EXIF orientation applied with Pillow's
-``ImageOps.exif_transpose``, RGB, bilinear resize to S x S without keeping the aspect ratio,
-scale, mean and std, NCHW), runs the model and prints the prediction: the class
+``ImageOps.exif_transpose``; RGB by a small ``to_rgb`` that repeats the app's
+:func:`aistudio.datasets.images.to_rgb`, so 16-bit, float and transparent images give the app's
+input too; bilinear resize to S x S without keeping the aspect ratio; scale, mean and std;
+NCHW), runs the model and prints the prediction: the class
 and its probability (``aistudio.classes``), or the value (``aistudio.target_scaling``).
 
 Its last line of output is ``prediction: <class> (probability 0.9876)`` or
