@@ -357,3 +357,15 @@ def try_sweep(
         except Exception:
             logger.exception("%s: %s: the sweep failed", project_id, why)
             return None
+
+
+def sweep_after_lost_import(workspace: Workspace, project_id: str) -> None:
+    """After an import died without its end (killed, crashed): remove what it stored, when no
+    other import is in flight (``handlers.AFTER_DEATH``; else the next import or gc will)."""
+    log = EventLog(workspace.events_path(project_id))
+    try_sweep(
+        workspace,
+        project_id,
+        lambda: referenced_in_log(log),
+        "an import ended without its images",
+    )

@@ -1,4 +1,5 @@
-"""Which job handler runs which command. A new command is one line here."""
+"""Which job handler runs which command, and what to tidy after one that died. A new command is
+one line here."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import importlib
 from collections.abc import Callable
 
 from aistudio.worker.context import JobContext, JobResult
+from aistudio.workspace import Workspace
 
 JobHandler = Callable[[JobContext], JobResult]
+AfterDeath = Callable[[Workspace, str], None]
 
 HANDLERS: dict[str, str] = {
     "ImportRequested": "aistudio.datasets.importer:run_import",
@@ -15,6 +18,13 @@ HANDLERS: dict[str, str] = {
     "EvaluationRequested": "aistudio.evaluation.job:run_evaluation",
     "ExportRequested": "aistudio.export.job:run_export",
 }
+
+AFTER_DEATH: dict[str, str] = {
+    "ImportRequested": "aistudio.datasets.orphans:sweep_after_lost_import",
+}
+"""What to tidy when a job of this type ended without reporting its end (its process was killed
+or crashed, or its worker was lost): ``func(workspace, project_id)``, called by the worker right
+after it appended the job's ``JobFailed``. Torch-free: it runs in the worker."""
 
 
 def handled_commands() -> frozenset[str]:
@@ -27,3 +37,13 @@ def resolve_handler(command_type: str) -> JobHandler:
     module_name, func_name = HANDLERS[command_type].split(":")
     handler: JobHandler = getattr(importlib.import_module(module_name), func_name)
     return handler
+
+
+def resolve_after_death(command_type: str) -> AfterDeath | None:
+    """The tidy-up for a dead job of ``command_type``; None when it needs none."""
+    target = AFTER_DEATH.get(command_type)
+    if target is None:
+        return None
+    module_name, func_name = target.split(":")
+    after: AfterDeath = getattr(importlib.import_module(module_name), func_name)
+    return after

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aistudio.worker.handlers import resolve_after_death
 from aistudio.worker.locks import HeldLock, is_held, try_lock
 from aistudio.worker.runner import command_problem
 from aistudio.workspace import Workspace
@@ -206,7 +207,7 @@ def reap(workspace: Workspace, projector: ProjectProjector, running: RunningJob)
                 "reason": "process_died",
                 "traceback": tail or None,
             }
-        end_if_open(
+        ended = end_if_open(
             workspace,
             projector,
             running.project_id,
@@ -217,6 +218,23 @@ def reap(workspace: Workspace, projector: ProjectProjector, running: RunningJob)
         )
     finally:
         running.lock.release()
+    if ended:
+        tidy_after_death(workspace, projector, running.project_id, running.job_id)
+
+
+def tidy_after_death(
+    workspace: Workspace, projector: ProjectProjector, project_id: str, job_id: str
+) -> None:
+    """Run the tidy-up of a job that died without its end (``handlers.AFTER_DEATH``); its
+    errors are logged, never raised (the job's end is already in the log)."""
+    job = jobs_view(projector).get(job_id)
+    after = resolve_after_death(job.command_type) if job is not None else None
+    if after is None:
+        return
+    try:
+        after(workspace, project_id)
+    except Exception:
+        logger.exception("tidying up after job %s failed", job_id)
 
 
 def recover_orphans(
@@ -241,6 +259,7 @@ def recover_orphans(
         ):
             logger.warning("job %s was orphaned: marked failed (worker lost)", job.job_id)
             ended.append(job.job_id)
+            tidy_after_death(workspace, projector, project_id, job.job_id)
     return ended
 
 

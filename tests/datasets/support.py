@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from aistudio.datasets.store import ImageStore, sha256_hex
 from aistudio.worker.context import JobContext
 from aistudio.workspace import Workspace, new_id
 from events import Event, EventLog
@@ -102,3 +103,14 @@ def images_lock_held_elsewhere(workspace: Workspace, project_id: str) -> Iterato
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def leftovers(workspace: Workspace, project_id: str, color: int = 200) -> set[Path]:
+    """What a killed import leaves: an original and a thumbnail no event names, and a .part."""
+    store = ImageStore(workspace, project_id)
+    data = image_bytes("PNG", color=color)
+    sha = sha256_hex(data)
+    store.put_original(sha, "png", data)
+    store.put_thumbnail(sha, image_bytes("JPEG", (8, 8), color=color))
+    part = write(workspace.tmp_dir(project_id) / f"{sha[:16]}-killed.part", b"half a file")
+    return {store.original_path(sha, "png"), store.thumbnail_path(sha), part}

@@ -25,6 +25,7 @@ from tests.datasets.support import (
     events_of,
     image_bytes,
     images_lock_held_elsewhere,
+    leftovers,
     make_project,
     request_import,
     write,
@@ -76,17 +77,6 @@ def import_folder(workspace: Workspace, project_id: str, source: Path, **kw: Any
     result = run_import(ctx, **kw)
     commit(ctx, result)
     return result
-
-
-def leftovers(workspace: Workspace, project_id: str, color: int = 200) -> set[Path]:
-    """What a killed import leaves: an original and a thumbnail no event names, and a .part."""
-    store = ImageStore(workspace, project_id)
-    data = image_bytes("PNG", color=color)
-    sha = sha256_hex(data)
-    store.put_original(sha, "png", data)
-    store.put_thumbnail(sha, image_bytes("JPEG", (8, 8), color=color))
-    part = write(workspace.tmp_dir(project_id) / f"{sha[:16]}-killed.part", b"half a file")
-    return {store.original_path(sha, "png"), store.thumbnail_path(sha), part}
 
 
 class _CancelAfter(JobContext):
