@@ -32,6 +32,7 @@ from events import (
 )
 from events.schemas.common import TASKS
 from events.schemas.export import EXPORT_FORMATS, ExportOptions
+from events.validation import error_place, error_words
 from projections import project as project_projection
 from projections.dataset import DatasetView
 from projections.dataset import rebuild as rebuild_dataset
@@ -1142,8 +1143,9 @@ def request_export(
         checked = ExportOptions.model_validate(options or {})
     except ValidationError as exc:
         problem = exc.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"])
-        raise CommandError(f"export option {where}: {problem['msg']}") from None
+        raise CommandError(
+            f"export option {error_place(problem)}: {error_words(problem)}"
+        ) from None
     for attempt in range(5):
         seq, _dataset, experiments, _evaluations, exports = _model_views(
             workspace, project_id, views if attempt == 0 else None

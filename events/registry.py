@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from events.errors import InvalidEventError, UnknownEventTypeError
+from events.validation import describe
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 ModelT = TypeVar("ModelT", bound=type[BaseModel])
@@ -108,7 +109,7 @@ class SchemaRegistry:
         try:
             model = event_type.model.model_validate(data)
         except ValidationError as exc:
-            raise InvalidEventError(f"{name}: {_summarise(exc)}") from None
+            raise InvalidEventError(f"{name}: {describe(exc)}") from None
         return model.model_dump(mode="json")
 
     def upcast(self, name: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -127,17 +128,6 @@ class SchemaRegistry:
             data = step(dict(data))
             version += 1
         return version, data
-
-
-def _summarise(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "data"
-        parts.append(f"{where}: {err['msg']}")
-    more = exc.error_count() - len(parts)
-    if more > 0:
-        parts.append(f"and {more} more")
-    return "; ".join(parts)
 
 
 registry = SchemaRegistry()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from events.schemas.training import Augmentations, TrainingConfig
+from events.validation import describe
 
 if TYPE_CHECKING:
     from aistudio.tasks.base import Task, TaskOptions
@@ -22,17 +23,8 @@ class ConfigError(ValueError):
 
 
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One line naming each invalid field and why (pydantic's message, shortened)."""
-    parts = []
-    for error in exc.errors()[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "__root__")
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        field = f"{prefix}{where}" if where else prefix.rstrip(".")
-        parts.append(f"{field}: {message}" if field else message)
-    more = len(exc.errors()) - 5
-    if more > 0:
-        parts.append(f"and {more} more")
-    return "; ".join(parts)
+    """One line naming each invalid field and why, in words (:func:`events.validation.describe`)."""
+    return describe(exc, prefix)
 
 
 def parse_config(data: Any) -> TrainingConfig:

@@ -365,8 +365,8 @@ def test_export_button_appends_export_requested(
 @pytest.mark.parametrize(
     ("form", "message"),
     [
-        ({"tolerance": 5}, "Export option tolerance: Input should be less than or equal to 1"),
-        ({"opset": 9}, "Export option opset: Input should be greater than or equal to 13"),
+        ({"tolerance": 5}, "Export option tolerance: must be at most 1"),
+        ({"opset": 9}, "Export option opset: must be at least 13"),
         ({"validation_images": None}, "Enter a number for “Validation images”"),
         ({"checkpoint": "best"}, "has no best checkpoint (it has: last)"),
         ({"checkpoint": None}, "Choose the checkpoint to export"),

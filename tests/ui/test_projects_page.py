@@ -241,9 +241,12 @@ def test_time_ago_and_dates(page: ModuleType) -> None:
 
 
 def test_friendly_errors(page: ModuleType) -> None:
-    assert page.friendly_error("ProjectRenamed: name: String should have at least 1 character") == (
-        "Enter a name."
-    )
+    for message, words in [
+        ("ProjectRenamed: name: must not be empty", "Enter a name."),
+        ("ProjectCreated: name: must have at most 80 characters", "The name is too long: 80"),
+        ("ProjectCreated: description: must have at most 2000 characters", "2,000 characters"),
+    ]:
+        assert words in page.friendly_error(message)
     assert page.friendly_error("no project 'x'") == "No project 'x'."
     assert page.error_field("ProjectCreated: description: too long") == "description"
     assert page.task_info("something_new").label == "Something new"

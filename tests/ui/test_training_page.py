@@ -255,7 +255,7 @@ def test_validation_marks_the_field_and_says_why(
 
     checks = {
         "name": ("", "Give the experiment a name"),
-        "epochs": (0, "greater than or equal to 1"),
+        "epochs": (0, "Must be at least 1"),
         "lr": (None, "Enter a number"),
         "batch_size": (2.5, "Enter a whole number"),
         "split": ("gone", "No split named 'gone'"),

@@ -105,14 +105,11 @@ def time_ago(ts: str | None, now: datetime | None = None) -> str:
 # ---------------------------------------------------------------------- errors
 _EVENT_PREFIX = re.compile(r"^[A-Z][A-Za-z]+: ")
 _FRIENDLY: tuple[tuple[str, str], ...] = (
-    ("name: String should have at least 1 character", "Enter a name."),
+    ("name: must not be empty", "Enter a name."),
+    ("name: must have at most 80 characters", "The name is too long: 80 characters at most."),
+    ("name: must not contain control characters", "The name has invalid characters."),
     (
-        "name: String should have at most 80 characters",
-        "The name is too long: 80 characters at most.",
-    ),
-    ("name: Value error, must not contain control characters", "The name has invalid characters."),
-    (
-        "description: String should have at most 2000 characters",
+        "description: must have at most 2000 characters",
         "The description is too long: 2,000 characters at most.",
     ),
 )

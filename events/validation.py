@@ -1,0 +1,86 @@
+"""Pydantic validation errors in plain words, one line: the CLI prints it, the pages show it.
+
+``name: must not be empty`` rather than ``name: String should have at least 1 character``.
+Used for every schema error of the project (event data, training config, export options), so a
+refusal reads the same wherever it comes from. Unknown error kinds keep pydantic's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+MAX_ERRORS = 5
+"""How many errors one line names; the rest are counted."""
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _chars(n: Any) -> str:
+    return f"{n} character" if n == 1 else f"{n} characters"
+
+
+def _too_short(ctx: Mapping[str, Any]) -> str:
+    n = ctx.get("min_length")
+    return "must not be empty" if n == 1 else f"must have at least {_chars(n)}"
+
+
+_WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "missing": lambda ctx: "is required",
+    "extra_forbidden": lambda ctx: "is not a known field",
+    "string_too_short": _too_short,
+    "string_too_long": lambda ctx: f"must have at most {_chars(ctx.get('max_length'))}",
+    "too_short": lambda ctx: f"must have at least {ctx.get('min_length')} items",
+    "too_long": lambda ctx: f"must have at most {ctx.get('max_length')} items",
+    "greater_than": lambda ctx: f"must be greater than {_number(ctx.get('gt'))}",
+    "greater_than_equal": lambda ctx: f"must be at least {_number(ctx.get('ge'))}",
+    "less_than": lambda ctx: f"must be less than {_number(ctx.get('lt'))}",
+    "less_than_equal": lambda ctx: f"must be at most {_number(ctx.get('le'))}",
+    "int_parsing": lambda ctx: "must be a whole number",
+    "int_from_float": lambda ctx: "must be a whole number",
+    "int_type": lambda ctx: "must be a whole number",
+    "float_parsing": lambda ctx: "must be a number",
+    "float_type": lambda ctx: "must be a number",
+    "finite_number": lambda ctx: "must be a finite number",
+    "bool_parsing": lambda ctx: "must be true or false",
+    "bool_type": lambda ctx: "must be true or false",
+    "string_type": lambda ctx: "must be text",
+    "dict_type": lambda ctx: "must be an object",
+    "list_type": lambda ctx: "must be a list",
+    "literal_error": lambda ctx: f"must be {ctx.get('expected')}",
+    "enum": lambda ctx: f"must be {ctx.get('expected')}",
+    "string_pattern_mismatch": lambda ctx: "is not in the expected form",
+}
+
+
+def error_words(error: Mapping[str, Any]) -> str:
+    """One pydantic error (an item of ``ValidationError.errors()``) in words, without where."""
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    wording = _WORDS.get(kind)
+    if wording is not None:
+        return wording(ctx)
+    return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+
+
+def error_place(error: Mapping[str, Any], prefix: str = "") -> str:
+    """Where the error is: its field path (``augmentations.rotation_degrees``), after ``prefix``."""
+    where = ".".join(str(p) for p in error.get("loc", ()) if p != "__root__")
+    return f"{prefix}{where}" if where else prefix.rstrip(".")
+
+
+def describe(exc: ValidationError, prefix: str = "") -> str:
+    """Every error of ``exc`` as ``field: words``, joined by ``; `` (at most ``MAX_ERRORS``)."""
+    errors = exc.errors()
+    parts = []
+    for error in errors[:MAX_ERRORS]:
+        place = error_place(error, prefix)
+        words = error_words(error)
+        parts.append(f"{place}: {words}" if place else words)
+    if len(errors) > MAX_ERRORS:
+        parts.append(f"and {len(errors) - MAX_ERRORS} more")
+    return "; ".join(parts)
