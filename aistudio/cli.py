@@ -756,6 +756,43 @@ def gc(ctx: click.Context, project_ref: str, dry_run: bool, workspace_dir: Path 
         sys.exit(1)
 
 
+# ---------------------------------------------------------------------- thumbnails
+_THUMBNAILS_LISTED = 50
+
+
+@cli.command("thumbnails")
+@click.argument("project_ref", metavar="PROJECT")
+@click.option(
+    "--all", "everything", is_flag=True, help="Rebuild every thumbnail, not only the missing ones."
+)
+@workspace_option
+@click.pass_context
+@handle_errors
+def thumbnails(
+    ctx: click.Context, project_ref: str, everything: bool, workspace_dir: Path | None
+) -> None:
+    """Rebuild PROJECT's missing thumbnails from the stored originals (--all: every one)."""
+    from aistudio.datasets.thumbnails import rebuild_thumbnails
+
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    try:
+        report = rebuild_thumbnails(ws, project_id, everything=everything)
+    except OSError as exc:
+        _fail(f"cannot write thumbnails: {exc}", 1)
+        return
+    click.echo(report.summary())
+    root = ws.project_dir(project_id)
+    for failure in report.failed[:_THUMBNAILS_LISTED]:
+        click.echo(
+            f"  {failure.original.relative_to(root)} ({failure.image.filename}): {failure.reason}"
+        )
+    if len(report.failed) > _THUMBNAILS_LISTED:
+        click.echo(f"  … and {len(report.failed) - _THUMBNAILS_LISTED} more")
+    if report.failed:
+        sys.exit(1)
+
+
 # ---------------------------------------------------------------------- demo
 @cli.command("demo")
 @workspace_option

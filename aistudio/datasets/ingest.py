@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aistudio.datasets.images import ImageRefusedError, decode_image
-from aistudio.datasets.store import ImageStore, encode_thumbnail, sha256_hex
+from aistudio.datasets.store import (
+    ImageStore,
+    encode_thumbnail,
+    sha256_hex,
+    thumbnail_draft_size,
+)
 from aistudio.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -74,8 +79,7 @@ class Ingestor:
     def __init__(self, config: IngestConfig) -> None:
         self.config = config
         self.store = ImageStore(Workspace(config.workspace_root), config.project_id)
-        side = 2 * config.thumbnail_px  # as Image.thumbnail's reducing_gap=2 does
-        self._draft = (side, side)
+        self._draft = thumbnail_draft_size(config.thumbnail_px)
 
     def ingest(self, path: Path) -> Ingested:
         """Read, hash, inspect and store one file.

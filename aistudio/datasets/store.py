@@ -34,6 +34,13 @@ THUMBNAIL_QUALITY = 85
 _ANY_SHA = "0" * 64
 
 
+def thumbnail_draft_size(thumbnail_px: int) -> tuple[int, int]:
+    """The size to decode an image at for its thumbnail: twice the thumbnail's side, as
+    ``Image.thumbnail``'s ``reducing_gap=2`` does (the import and the rebuild both use it)."""
+    side = 2 * thumbnail_px
+    return side, side
+
+
 def sha256_hex(data: bytes) -> str:
     """The sha256 of ``data`` as 64 lowercase hex digits (an image's content address)."""
     return hashlib.sha256(data).hexdigest()
@@ -111,14 +118,15 @@ class ImageStore:
         self._write_atomically(target, data)
         return True
 
-    def put_thumbnail(self, sha256: str, jpeg: bytes) -> bool:
-        """Store a thumbnail made by :func:`encode_thumbnail` unless one exists already.
+    def put_thumbnail(self, sha256: str, jpeg: bytes, *, replace: bool = False) -> bool:
+        """Store a thumbnail made by :func:`encode_thumbnail` unless one exists already (or, with
+        ``replace``, in place of it: the old one is served until the rename).
 
         Returns:
             Whether a file was written.
         """
         target = self.thumbnail_path(sha256)
-        if self._is_stored(target, None):
+        if not replace and self._is_stored(target, None):
             return False
         self._write_atomically(target, jpeg)
         return True
