@@ -267,6 +267,18 @@ def import_(
     _report_end(job)
 
 
+LISTED = 50
+"""How many lines a listing (skipped files, files to remove, failures) prints at most."""
+
+
+def _echo_listed(lines: list[str], more_hint: str = "") -> None:
+    """Print the first ``LISTED`` lines, then how many more there are."""
+    for line in lines[:LISTED]:
+        click.echo(line)
+    if len(lines) > LISTED:
+        click.echo(f"  … and {len(lines) - LISTED} more{more_hint}")
+
+
 def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
     log = EventLog(ws.events_path(project_id))
     skipped: list[dict[str, str]] = []
@@ -287,10 +299,10 @@ def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
         f"added {summary.get('added', 0)}, duplicates {summary.get('duplicates', 0)}, "
         f"skipped {summary.get('skipped', 0)}{of_which}"
     )
-    for item in skipped[:50]:
-        click.echo(f"  skipped {item['path']}: {item['reason']}")
-    if len(skipped) > 50:
-        click.echo(f"  … and {len(skipped) - 50} more (see `aistudio events` for all)")
+    _echo_listed(
+        [f"  skipped {item['path']}: {item['reason']}" for item in skipped],
+        " (see `aistudio events` for all)",
+    )
 
 
 # ---------------------------------------------------------------------- split
@@ -722,7 +734,6 @@ def verify(ctx: click.Context, project_ref: str, as_json: bool, workspace_dir: P
 
 
 # ---------------------------------------------------------------------- gc
-_GC_LISTED = 50
 
 
 @cli.command("gc")
@@ -744,20 +755,17 @@ def gc(ctx: click.Context, project_ref: str, dry_run: bool, workspace_dir: Path 
         return
     if dry_run:
         root = ws.project_dir(project_id)
-        entries = list(sweep.entries())
-        for path, size in entries[:_GC_LISTED]:
-            click.echo(f"  {path.relative_to(root)} ({size} bytes)")
-        if len(entries) > _GC_LISTED:
-            click.echo(f"  … and {len(entries) - _GC_LISTED} more")
+        _echo_listed(
+            [f"  {path.relative_to(root)} ({size} bytes)" for path, size in sweep.entries()]
+        )
     click.echo(sweep.summary())
     if sweep.errors:
-        for error in sweep.errors[:_GC_LISTED]:
+        for error in sweep.errors[:LISTED]:
             click.echo(f"  could not remove {error}", err=True)
         sys.exit(1)
 
 
 # ---------------------------------------------------------------------- thumbnails
-_THUMBNAILS_LISTED = 50
 
 
 @cli.command("thumbnails")
@@ -783,12 +791,12 @@ def thumbnails(
         return
     click.echo(report.summary())
     root = ws.project_dir(project_id)
-    for failure in report.failed[:_THUMBNAILS_LISTED]:
-        click.echo(
+    _echo_listed(
+        [
             f"  {failure.original.relative_to(root)} ({failure.image.filename}): {failure.reason}"
-        )
-    if len(report.failed) > _THUMBNAILS_LISTED:
-        click.echo(f"  … and {len(report.failed) - _THUMBNAILS_LISTED} more")
+            for failure in report.failed
+        ]
+    )
     if report.failed:
         sys.exit(1)
 

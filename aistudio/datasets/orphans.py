@@ -148,23 +148,48 @@ def referenced_sha256(events: Iterable[Event]) -> set[str]:
     }
 
 
-def referenced_in_log(log: EventLog) -> set[str]:
-    """:func:`referenced_sha256` of the whole committed log, read in bounded batches.
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """An image some ``ImagesAdded`` named: its content, stored extension and last filename."""
+
+    sha256: str
+    ext: str
+    filename: str
+
+
+def images_ever_added(log: EventLog) -> dict[str, StoredImage]:
+    """Every content any ``ImagesAdded`` of the committed log named (removed ones too), by
+    sha256 in first-seen order; the log is read in bounded batches.
 
     Raises:
         LogCorruptedError: the log is damaged (then nothing can be called unreferenced).
     """
     for attempt in range(2):
-        referenced: set[str] = set()
+        found: dict[str, StoredImage] = {}
         try:
             for chunk in log.tail().batches(_LOG_BATCH_BYTES):
-                referenced |= referenced_sha256(chunk.events)
-            return referenced
+                for event in chunk.events:
+                    if event.type != "ImagesAdded":
+                        continue
+                    for record in event.data["images"]:
+                        found[record["sha256"]] = StoredImage(
+                            record["sha256"], record["ext"], record["filename"]
+                        )
+            return found
         except LogCorruptedError:
             if attempt:  # a writer may have been cutting a torn tail: look once more
                 raise
             time.sleep(0.05)
     raise AssertionError("unreachable")
+
+
+def referenced_in_log(log: EventLog) -> set[str]:
+    """:func:`referenced_sha256` of the whole committed log.
+
+    Raises:
+        LogCorruptedError: the log is damaged (then nothing can be called unreferenced).
+    """
+    return set(images_ever_added(log))
 
 
 # ---------------------------------------------------------------------- finding and removing

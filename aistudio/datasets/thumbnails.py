@@ -21,35 +21,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aistudio.datasets.images import ImageRefusedError, decode_image
 from aistudio.datasets.importer import BATCH_SIZE, default_workers
-from aistudio.datasets.orphans import ImagesLock
+from aistudio.datasets.orphans import ImagesLock, StoredImage, images_ever_added
 from aistudio.datasets.parallel import map_batches
 from aistudio.datasets.store import ImageStore, encode_thumbnail, thumbnail_draft_size
 from aistudio.settings import Settings
 from aistudio.workspace import Workspace
-from events import Event, EventLog, LogCorruptedError
+from events import EventLog
 
 logger = logging.getLogger(__name__)
 
-_LOG_BATCH_BYTES = 8 << 20
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``, called in the caller's thread after each image."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredImage:
-    """An image some ``ImagesAdded`` named: its content, stored extension and last filename."""
-
-    sha256: str
-    ext: str
-    filename: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,35 +89,6 @@ def thumbnail_jpeg(data: bytes, max_pixels: int, thumbnail_px: int) -> bytes:
         return encode_thumbnail(image, thumbnail_px)
     finally:
         image.close()
-
-
-def images_ever_added(log: EventLog) -> list[StoredImage]:
-    """Every content any ``ImagesAdded`` of the committed log named, in first-seen order.
-
-    Raises:
-        LogCorruptedError: the log is damaged.
-    """
-    for attempt in range(2):
-        found: dict[str, StoredImage] = {}
-        try:
-            for chunk in log.tail().batches(_LOG_BATCH_BYTES):
-                _collect(found, chunk.events)
-            return list(found.values())
-        except LogCorruptedError:
-            if attempt:  # a writer may have been cutting a torn tail: look once more
-                raise
-            time.sleep(0.05)
-    raise AssertionError("unreachable")
-
-
-def _collect(found: dict[str, StoredImage], events: Sequence[Event]) -> None:
-    for event in events:
-        if event.type != "ImagesAdded":
-            continue
-        for record in event.data["images"]:
-            found[record["sha256"]] = StoredImage(
-                record["sha256"], record["ext"], record["filename"]
-            )
 
 
 class _Rebuilder:
@@ -211,7 +172,7 @@ def rebuild_thumbnails(
     store = ImageStore(workspace, project_id)
     report = RebuildReport()
     with ImagesLock.acquire_shared(workspace, project_id):
-        images = images_ever_added(EventLog(workspace.events_path(project_id)))
+        images = list(images_ever_added(EventLog(workspace.events_path(project_id))).values())
         total = len(images)
         rebuilder = _Rebuilder(store, settings, everything)
         if workers is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 from aistudio.worker.context import JobContext, JobResult
 from aistudio.workspace import Workspace
@@ -34,8 +35,7 @@ def handled_commands() -> frozenset[str]:
 
 def resolve_handler(command_type: str) -> JobHandler:
     """The handler function for ``command_type``; KeyError when there is none."""
-    module_name, func_name = HANDLERS[command_type].split(":")
-    handler: JobHandler = getattr(importlib.import_module(module_name), func_name)
+    handler: JobHandler = _load(HANDLERS[command_type])
     return handler
 
 
@@ -44,6 +44,12 @@ def resolve_after_death(command_type: str) -> AfterDeath | None:
     target = AFTER_DEATH.get(command_type)
     if target is None:
         return None
-    module_name, func_name = target.split(":")
-    after: AfterDeath = getattr(importlib.import_module(module_name), func_name)
+    after: AfterDeath = _load(target)
     return after
+
+
+def _load(target: str) -> Any:
+    """The function named ``module:function``, imported on first use (torch stays out of the
+    worker until a job needs it)."""
+    module_name, func_name = target.split(":")
+    return getattr(importlib.import_module(module_name), func_name)
