@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -228,8 +229,11 @@ def start_import(meta: PageMeta, source: str | None, fmt: str | None) -> ActionR
         return ActionResult(False, "Enter the folder to import, or upload a zip first.")
     state = get_state()
     try:
+        # The page is this machine's own user: "~" is their home. A relative path has no base
+        # a person could know (the server's working directory): the command refuses it.
+        source = str(Path(text).expanduser())
         event = commands.request_import(
-            state.workspace, meta.project_id, text, fmt or "auto", actor="ui"
+            state.workspace, meta.project_id, source, fmt or "auto", actor="ui"
         )
     except CommandError as exc:
         return ActionResult(False, _sentence(str(exc)))
