@@ -69,8 +69,18 @@ def error_words(error: Mapping[str, Any]) -> str:
 
 def error_place(error: Mapping[str, Any], prefix: str = "") -> str:
     """Where the error is: its field path (``augmentations.rotation_degrees``), after ``prefix``."""
-    where = ".".join(str(p) for p in error.get("loc", ()) if p != "__root__")
+    where = ".".join(_shown(p) for p in error.get("loc", ()) if p != "__root__")
     return f"{prefix}{where}" if where else prefix.rstrip(".")
+
+
+def _shown(part: object) -> str:
+    """A field path part as text on one line: a key with control or odd characters (a script's
+    ``"\\n"`` key) is shown quoted with escapes, and a very long one cut."""
+    text = str(part)
+    if text.isprintable() and text.strip() == text and text:
+        return text if len(text) <= 60 else text[:57] + "..."
+    shown = ascii(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def describe(exc: ValidationError, prefix: str = "") -> str:
