@@ -6,12 +6,14 @@ temporary file (refused as soon as it passes the size limit), every entry is che
 any is written, the entries are unpacked into a temporary folder, and only a complete folder
 is renamed into place. Whatever fails is removed and reported with a one-line reason.
 
-Refused archives: larger than ``settings.max_upload_mb``; not a zip or damaged (bad CRC);
-encrypted entries; entries with an absolute path, a drive letter, a ``..`` component or control
-characters (zip-slip); symbolic links and other special files; more than ``MAX_ENTRIES``
-entries or more than ``UNCOMPRESSED_FACTOR`` times the upload limit once unpacked (zip bombs:
-the declared sizes are checked first, and the bytes actually written are counted too); an
-archive that does not fit on the disk.
+Refused archives: larger than ``settings.max_upload_mb``; not a zip, damaged or forged (bad
+CRC, broken compressed data, impossible sizes or offsets, an unsupported compression method,
+an entry name flagged UTF-8 that is not: whatever :mod:`zipfile` raises is a reason, never a
+crash); encrypted entries; entries with an absolute path, a drive letter, a ``..`` component
+or control characters (zip-slip); symbolic links and other special files; more than
+``MAX_ENTRIES`` entries or more than ``UNCOMPRESSED_FACTOR`` times the upload limit once
+unpacked (zip bombs: the declared sizes are checked first, and the bytes actually written are
+counted too); an archive that does not fit on the disk.
 
 This module is torch-free and uses only the standard library (the web process imports it).
 """
@@ -19,11 +21,13 @@ This module is torch-free and uses only the standard library (the web process im
 from __future__ import annotations
 
 import logging
+import lzma
 import os
 import re
 import secrets
 import shutil
 import stat
+import struct
 import time
 import zipfile
 import zlib
@@ -54,6 +58,15 @@ _UPLOAD_ID = re.compile(r"^upl-[0-9a-f]{16}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _INCOMING = ".incoming"
+_DAMAGED_ERRORS: tuple[type[BaseException], ...] = (
+    zlib.error,  # deflate data
+    lzma.LZMAError,  # LZMA data (not an OSError, unlike bz2's "Invalid data stream")
+    EOFError,  # a compressed stream that ends early
+    struct.error,  # headers too short for their fields
+    OverflowError,  # sizes or offsets beyond what a seek or read takes
+    ValueError,  # a negative seek and the like, from forged offsets
+)
+"""What :mod:`zipfile` raises, besides ``BadZipFile``, on damaged or forged archives."""
 
 
 class UploadError(ValueError):
@@ -212,6 +225,18 @@ def extract_zip(
         raise UploadError(f"{dest} already exists")
     tmp = dest.parent / _INCOMING / f"{dest.name}.tmp"
     try:
+        return _unpack(archive, tmp, dest, limits, shown)
+    except BaseException:  # whatever stops it (even Ctrl-C), no half-unpacked folder is left
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _unpack(
+    archive: Path, tmp: Path, dest: Path, limits: UploadLimits, shown: str
+) -> tuple[int, int]:
+    """:func:`extract_zip` into ``tmp``, then renamed to ``dest``; every error zipfile raises
+    on a forged or damaged archive becomes an :class:`UploadError` (the caller cleans up)."""
+    try:
         with zipfile.ZipFile(archive) as zf:
             members = check_members(zf.infolist(), limits, shown)
             _check_disk_space(dest.parent, sum(info.file_size for info, _ in members), shown)
@@ -221,22 +246,30 @@ def extract_zip(
         _fsync_dir(tmp)
         tmp.rename(dest)
         _fsync_dir(dest.parent)
-    except zipfile.BadZipFile as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UploadError(f"{shown} is not a zip archive or is damaged ({_reason(exc)})") from None
-    except (zlib.error, EOFError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UploadError(f"{shown} is damaged: {_reason(exc)}") from None
-    except NotImplementedError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UploadError(f"{shown} uses a compression this app cannot read ({exc})") from None
     except UploadError:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
+    except UnicodeDecodeError as exc:  # an entry flagged UTF-8 (bit 11) whose name is not
+        raise UploadError(_not_utf8_name(shown, exc)) from None
+    except zipfile.BadZipFile as exc:
+        raise UploadError(f"{shown} is not a zip archive or is damaged ({_reason(exc)})") from None
+    except NotImplementedError as exc:
+        raise UploadError(f"{shown} uses a compression this app cannot read ({exc})") from None
+    except zipfile.LargeZipFile as exc:
+        raise UploadError(f"{shown} needs ZIP64 extensions this app cannot read ({exc})") from None
+    except _DAMAGED_ERRORS as exc:
+        raise UploadError(f"{shown} is damaged: {_reason(exc)}") from None
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise UploadError(f"could not unpack {shown}: {exc.strerror or exc}") from None
     return files, written
+
+
+def _not_utf8_name(shown: str, exc: UnicodeDecodeError) -> str:
+    r"""The reason for an entry whose name is flagged UTF-8 but holds other bytes (shown as
+    ``\xNN``)."""
+    problem = f"{shown} holds an entry whose name is marked as UTF-8 but is not valid UTF-8"
+    if isinstance(exc.object, bytes):
+        problem += f" ({exc.object.decode('utf-8', errors='backslashreplace')[:200]})"
+    return f"{problem}: refused"
 
 
 def check_members(
@@ -266,13 +299,15 @@ def check_members(
     seen: set[str] = set()
     for info in infos:
         relative = safe_member_path(info.filename, name)
+        if relative is None:  # the archive's root (or an empty name: ``is_dir()`` fails on it)
+            continue
         mode = info.external_attr >> 16
         kind = stat.S_IFMT(mode)
         if kind == stat.S_IFLNK:
             raise UploadError(f"{name} holds a symbolic link ({info.filename!r}): refused")
         if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise UploadError(f"{name} holds a special file ({info.filename!r}): refused")
-        if info.is_dir() or kind == stat.S_IFDIR or relative is None:
+        if info.is_dir() or kind == stat.S_IFDIR:
             continue
         if info.flag_bits & 0x1:
             raise UploadError(f"{name} is encrypted ({info.filename!r}): unpack it first")

@@ -49,6 +49,7 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "bool_parsing": lambda ctx: "must be true or false",
     "bool_type": lambda ctx: "must be true or false",
     "string_type": lambda ctx: "must be text",
+    "string_unicode": lambda ctx: "must be valid UTF-8 text (a name of bytes that are not UTF-8?)",
     "dict_type": lambda ctx: "must be an object",
     "list_type": lambda ctx: "must be a list",
     "literal_error": lambda ctx: f"must be {ctx.get('expected')}",

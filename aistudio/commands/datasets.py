@@ -49,6 +49,13 @@ def check_import(
     text = os.fspath(source)
     if not text.strip():
         raise CommandError("source must not be empty: give the folder or file to import")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name of bytes that are not UTF-8 (surrogate-escaped)
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise CommandError(
+            f"source {shown!r} is not valid UTF-8 (shown with escapes): rename it to import it"
+        ) from None
     path = Path(text)
     if not path.is_absolute():
         if base is None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -45,6 +46,8 @@ FORMAT_EXTENSIONS: dict[str, str] = {
 _JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 _MULTI_FRAME_OK = frozenset({"MPO"})
 _MAX_REASON = 200
+_PILLOW_PIXELS = re.compile(r"\((\d+) pixels\)")
+"""The pixel count in Pillow's decompression-bomb message (``Image size (N pixels) exceeds…``)."""
 
 # What Pillow raises on damaged data, besides OSError (which includes UnidentifiedImageError).
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -118,18 +121,38 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 
-def _bomb_reason(exc: BaseException) -> str:
-    return f"too many pixels (decompression-bomb guard): {_short(exc)}"
+def _bomb_reason(exc: BaseException, max_pixels: int) -> str:
+    """The refusal of an image Pillow's own guard stopped, quoting the limit in force (the
+    workspace's ``max_pixels``; Pillow's message quotes its own, twice its setting)."""
+    found = _PILLOW_PIXELS.search(str(exc))
+    count = f"{int(found.group(1)):,}" if found else "more pixels than allowed"
+    return (
+        f"too many pixels: {count} exceeds the limit of {max_pixels:,} (decompression-bomb guard)"
+    )
+
+
+def _pillow_allows(max_pixels: int) -> None:
+    """Make sure Pillow's own guard does not stop an image the workspace's limit allows.
+
+    Pillow warns above ``Image.MAX_IMAGE_PIXELS`` and refuses above twice that, whatever the
+    caller's limit; our own check (after the lazy open) is the one that decides. A workspace
+    limit above Pillow's raises Pillow's (a process-wide setting, only ever raised, so that
+    Pillow keeps guarding at the highest limit in use); it is never lowered here.
+    """
+    current = Image.MAX_IMAGE_PIXELS
+    if current is not None and current < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, ImageInfo]:
     """Open ``data`` lazily (header only) and check its format and pixel count."""
+    _pillow_allows(max_pixels)
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageRefusedError("not a recognised image file") from None
     except _BOMB_ERRORS as exc:
-        raise ImageRefusedError(_bomb_reason(exc)) from None
+        raise ImageRefusedError(_bomb_reason(exc, max_pixels)) from None
     except _DECODE_ERRORS as exc:
         raise ImageRefusedError(f"corrupt or truncated image: {_short(exc)}") from None
     fmt = image.format or "unknown"
@@ -200,12 +223,12 @@ def _decode(
     image, info = _open(data, max_pixels)
     if info.format == "PNG":
         # verify() checks every chunk's CRC, which decoding alone skips; it uses up the image.
-        _guarded(image, image.verify)
+        _guarded(image, image.verify, max_pixels)
         image.close()
         image, info = _open(data, max_pixels)
     if draft_size is not None and info.format in _JPEG_FORMATS:
         image.draft(None, draft_size)
-    _guarded(image, image.load)
+    _guarded(image, image.load, max_pixels)
     orientation = exif_orientation(image)
     if orientation != 1:
         info = replace(info, orientation=orientation)
@@ -279,13 +302,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _guarded(image: Image.Image, step: Callable[[], object]) -> None:
+def _guarded(image: Image.Image, step: Callable[[], object], max_pixels: int) -> None:
     """Run ``step`` (which reads ``image``'s data); a Pillow error becomes a refusal."""
     try:
         step()
     except _BOMB_ERRORS as exc:
         image.close()
-        raise ImageRefusedError(_bomb_reason(exc)) from None
+        raise ImageRefusedError(_bomb_reason(exc, max_pixels)) from None
     except _DECODE_ERRORS as exc:
         image.close()
         raise ImageRefusedError(f"corrupt or truncated image: {_short(exc)}") from None

@@ -31,7 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aistudio.datasets.formats import Candidate, ReadResult, Skip, SourceError, read_source
+from aistudio.datasets.formats import (
+    Candidate,
+    ReadResult,
+    Skip,
+    SourceError,
+    escape_text,
+    log_name,
+    read_source,
+)
 from aistudio.datasets.ingest import (
     IngestConfig,
     Ingested,
@@ -176,11 +184,11 @@ def _import(
     try:
         listing = read_source(source, request.format, labelled=target is not None)
     except SourceError as exc:
-        raise JobInputError(str(exc)) from None
+        raise JobInputError(escape_text(str(exc))) from None
     check_task_fits(task, listing)
     if request.options:
         logger.warning("import options are not used by this version: %s", sorted(request.options))
-    candidates = listing.candidates
+    candidates = _storable(listing)
     logger.info(
         "import into %s: %d candidate files, %d skipped by the %s reader",
         ctx.project_id,
@@ -204,7 +212,8 @@ def _import(
     taken_ids = set(view.images) | image_ids_ever_added(history)
     firsts: dict[str, Candidate] = {}
     total = len(candidates)
-    ctx.progress(0, total, f"importing {total} files from {source.name}", force=True)
+    shown_source = escape_text(str(source))
+    ctx.progress(0, total, f"importing {total} files from {escape_text(source.name)}", force=True)
     outcomes = _ingest_all(config, candidates, workers, kind)
     with closing(outcomes):
         for done, (candidate, outcome) in enumerate(zip(candidates, outcomes, strict=True), 1):
@@ -248,7 +257,7 @@ def _import(
         classes = _classes_after(now, final.records) if target == "label" else None
         events = _events(ctx, source, listing, final, now, classes, duration)
         summary = {
-            "source": str(source),
+            "source": shown_source,
             "format": listing.format,
             "added": len(final.records),
             "duplicates": final.duplicates,
@@ -346,13 +355,34 @@ def check_task_fits(task: str, listing: ReadResult) -> None:
 
 def nothing_importable_message(source: Path, skipped: Sequence[Skip]) -> str:
     """The error of an import that found no image to add and no duplicate."""
+    shown = escape_text(str(source))
     if not skipped:
-        return f"no importable image in {source}: no image file found"
-    reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
+        return f"no importable image in {shown}: no image file found"
+    reasons = escape_text("; ".join(f"{s.path}: {s.reason}" for s in skipped[:3]))
     message = (
-        f"no importable image in {source}: {len(skipped)} files skipped, first reasons: {reasons}"
+        f"no importable image in {shown}: {len(skipped)} files skipped, first reasons: {reasons}"
     )
     return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+
+
+def _storable(listing: ReadResult) -> list[Candidate]:
+    """The listing's candidates whose name and label the log can hold; the others become skips.
+
+    Every reader checks its names with :func:`~aistudio.datasets.formats.log_name` already
+    (that is where the reason is best told); this keeps a reader that forgot from failing the
+    whole import when its events are appended.
+    """
+    kept: list[Candidate] = []
+    for candidate in listing.candidates:
+        shown, problem = log_name(candidate.name)
+        if problem is None and candidate.label is not None:
+            _, problem = log_name(candidate.label)
+            problem = None if problem is None else "the label is not valid UTF-8"
+        if problem is None:
+            kept.append(candidate)
+        else:
+            listing.skipped.append(Skip(shown, problem))
+    return kept
 
 
 def _ingest_all(
@@ -504,7 +534,7 @@ def _events(
         ctx.new_event(
             "ImportCompleted",
             {
-                "source": str(source),
+                "source": escape_text(str(source)),
                 "format": listing.format,
                 "added": len(tally.records),
                 "duplicates": tally.duplicates,

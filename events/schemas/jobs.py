@@ -9,7 +9,11 @@ from pydantic import Field
 from events.registry import EventData, registry
 from events.schemas.common import EventId, NonNegativeInt
 
-FailureReason = Literal["error", "invalid_command", "worker_lost", "process_died"]
+FailureReason = Literal["error", "bad_input", "invalid_command", "worker_lost", "process_died"]
+"""Why a job failed: ``error`` an internal error (with a traceback); ``bad_input`` the job's input
+cannot be used (``JobInputError``: nothing importable, a malformed file…); ``invalid_command``
+the command itself cannot run; ``worker_lost``/``process_died`` its process was stopped or died.
+The CLI exits 2 for ``bad_input`` and ``invalid_command`` (bad input, DESIGN §6), else 1."""
 
 
 @registry.register("JobClaimed")

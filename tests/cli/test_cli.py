@@ -67,12 +67,12 @@ def test_bad_input_exits_2_and_appends_nothing(run, workspace: Workspace, tmp_pa
     assert workspace.events_path(project_id).read_bytes() == before
 
 
-def test_failed_import_exits_1_with_reason(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_import_failing_on_bad_input_exits_2_with_reason(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("project", "create", "P", "--task", "classification")
     bad = tmp_path / "bad"
     (bad / "cat").mkdir(parents=True)
     (bad / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    out = run("import", "P", str(bad), "--wait", code=1)
+    out = run("import", "P", str(bad), "--wait", code=2)  # bad input (DESIGN §6)
     assert "no importable image" in out
 
 

@@ -51,6 +51,7 @@ def test_every_event_type_is_submittable_job_only_or_refused_with_a_reason() -> 
         ({"source": "/tmp", "options": {"recursive": True}}, "unknown import option 'recursive'"),
         ({"source": "/tmp", "format": "coco-ish"}, "format"),
         ({"source": "/no/such/folder"}, "does not exist"),
+        ({"source": "/tmp/caf\udce9"}, "valid UTF-8"),
     ],
 )
 def test_submitted_imports_follow_the_import_rules(
@@ -195,3 +196,15 @@ def test_the_worker_runs_raw_commands_that_keep_the_rules(
     Worker(workspace).run(once=True)
     ends = terminal_events(workspace, project_id, command.id)
     assert [e.type for e in ends] == ["JobSucceeded"]
+
+
+def test_a_source_named_with_bytes_that_are_not_utf8_is_refused_in_words(
+    workspace: Workspace,
+) -> None:
+    project_id = make_project(workspace)
+    _refused(
+        workspace,
+        project_id,
+        r"source '/tmp/caf\\\\xe9' is not valid UTF-8",
+        lambda: commands.request_import(workspace, project_id, "/tmp/caf\udce9"),
+    )

@@ -233,10 +233,13 @@ def test_malformed_csv_is_an_error_naming_the_line(tmp_path: Path, text: str, me
         read_csv(_csv(tmp_path, text))
 
 
-def test_csv_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
-    path = write(tmp_path / "labels.csv", b"filename,label\na.png,caf\xe9\n")
-    with pytest.raises(SourceError, match="line 2: not UTF-8 text"):
-        read_csv(path)
+def test_csv_row_that_is_not_utf8_is_a_skip_naming_the_line(tmp_path: Path) -> None:
+    write_png(tmp_path / "a.png", 1)
+    write_png(tmp_path / "b.png", 2)
+    path = write(tmp_path / "labels.csv", b"filename,label\na.png,caf\xe9\nb.png,tea\n")
+    result = read_csv(path)
+    assert [c.name for c in result.candidates] == ["b.png"]
+    assert _skips(result) == {"a.png": "line 2: not UTF-8 text (save the CSV as UTF-8)"}
 
 
 def test_csv_read_without_labels_ignores_the_label_column(tmp_path: Path) -> None:

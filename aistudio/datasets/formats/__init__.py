@@ -14,6 +14,8 @@ from aistudio.datasets.formats.base import (
     SourceError,
     Target,
     check_label,
+    escape_text,
+    log_name,
 )
 from aistudio.datasets.formats.csvfile import read_csv
 from aistudio.datasets.formats.detect import FORMATS, detect_format, read_source
@@ -29,6 +31,8 @@ __all__ = [
     "Target",
     "check_label",
     "detect_format",
+    "escape_text",
+    "log_name",
     "read_csv",
     "read_imagefolder",
     "read_source",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,50 @@ MAX_FILENAME = 1024
 MAX_SKIP_PATH = 4096
 
 _LABEL: TypeAdapter[str] = TypeAdapter(Label)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_RENAME_HINT = "shown with \\x escapes; rename it to import it"
+
+
+def escape_text(text: str) -> str:
+    r"""``text`` as the log can store it: bytes of a name that are not UTF-8 as ``\xNN``.
+
+    On Linux a file name is bytes; Python gives a name that is not valid UTF-8 as a ``str``
+    holding lone surrogates (``surrogateescape``: byte 0xE9 becomes U+DCE9), which the UTF-8
+    JSON log cannot hold. Each such character is written as the escape of the byte it stands
+    for (``caf\udce9.png`` → ``caf\xe9.png``, as ``bytes.decode(errors="backslashreplace")``
+    shows it); any other lone surrogate as ``\udXXX``. Text without surrogates is returned
+    unchanged.
+    """
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def log_name(name: str) -> tuple[str, str | None]:
+    r"""A relative file name (``/``-separated) made safe for the log, or why it cannot be.
+
+    The one check every reader applies before a name from the disk becomes event data (an
+    image's ``filename``, a skip's ``path``, a label taken from a folder's name).
+
+    Returns:
+        ``(name, None)`` when the name can be stored as it is; else ``(shown, reason)``:
+        ``shown`` is the name with :func:`escape_text` escapes (``blue/caf\xe9.png``) and
+        ``reason`` says which part is not UTF-8 (the file's name, or the folder's).
+    """
+    if _SURROGATE.search(name) is None:
+        return name, None
+    *folders, last = name.rstrip("/").split("/")
+    bad = [part for part in folders if _SURROGATE.search(part) is not None]
+    if name.endswith("/") and _SURROGATE.search(last) is not None:
+        bad.append(last)
+    if bad:
+        problem = f"folder name {escape_text(bad[0])} is not valid UTF-8"
+    else:
+        problem = "file name is not valid UTF-8"
+    return escape_text(name), f"{problem} ({_RENAME_HINT})"
 
 
 class SourceError(ValueError):
@@ -61,11 +106,15 @@ class Skip:
     reason: str
 
     def as_data(self) -> dict[str, str]:
-        """The ``SkippedItem`` data of this skip (lengths clipped to the schema's limits)."""
-        path = (
-            self.path if len(self.path) <= MAX_SKIP_PATH else self.path[: MAX_SKIP_PATH - 1] + "…"
-        )
-        reason = self.reason if len(self.reason) <= 500 else self.reason[:499] + "…"
+        """The ``SkippedItem`` data of this skip.
+
+        Lengths are clipped to the schema's limits, and text that is not UTF-8 (a name from
+        the disk, an OS error quoting it) is escaped (:func:`escape_text`): a skip can always
+        be stored.
+        """
+        path, reason = escape_text(self.path), escape_text(self.reason)
+        path = path if len(path) <= MAX_SKIP_PATH else path[: MAX_SKIP_PATH - 1] + "…"
+        reason = reason if len(reason) <= 500 else reason[:499] + "…"
         return {"path": path, "reason": reason}
 
 

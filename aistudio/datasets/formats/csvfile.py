@@ -8,10 +8,12 @@ images/002.png,dog                            images/002.png,3.5
 
 The source is the CSV file, or a folder holding exactly one ``.csv`` file. The file is UTF-8
 (a byte-order mark is allowed) with a header row. A malformed file (no or unknown header, a
-row with another number of columns, bad quoting, a value that is not a finite number) is a
-:class:`SourceError` naming the line: nothing is imported from it. A row whose file cannot be
-taken (absolute path, a path leaving the CSV's folder, a missing file, a row repeating an
-earlier file, an invalid label) is skipped with its reason.
+header that is not UTF-8, a UTF-16 file, a row with another number of columns, bad quoting, a
+value that is not a finite number) is a :class:`SourceError` naming the line: nothing is
+imported from it. A row whose file cannot be taken (a row that is not UTF-8 text, absolute
+path, a path leaving the CSV's folder, a missing file, a row repeating an earlier file, an
+invalid label) is skipped with its reason; a name that is not UTF-8 is shown with ``\\xNN``
+escapes (:func:`~aistudio.datasets.formats.base.log_name`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from aistudio.datasets.formats.base import (
     SourceError,
     Target,
     check_label,
+    escape_text,
+    log_name,
 )
 from aistudio.workspace import is_within
 
@@ -43,6 +47,8 @@ HEADERS: dict[tuple[str, str], Target] = {
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADER_HELP = "`filename,label` (classification) or `filename,value` (regression)"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_NOT_UTF8_ROW = "not UTF-8 text (save the CSV as UTF-8)"
 
 
 def csv_files(folder: Path) -> list[Path]:
@@ -77,15 +83,24 @@ def find_csv(source: Path) -> Path:
 
 
 def _decode(csv_path: Path) -> str:
+    """The CSV's text; bytes that are not UTF-8 are kept as surrogates (``surrogateescape``),
+    so that the rows holding them can be skipped one by one (:func:`_not_utf8`).
+
+    Raises:
+        SourceError: the file cannot be read, or is UTF-16 (every row would be garbage).
+    """
     try:
         raw = csv_path.read_bytes()
     except OSError as exc:
         raise SourceError(f"cannot read {csv_path}: {exc.strerror or exc}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise SourceError(f"{csv_path.name}, line {line}: not UTF-8 text") from None
+    if raw.startswith(_UTF16_BOMS):
+        raise SourceError(f"{csv_path.name} is UTF-16: save it as UTF-8")
+    return raw.decode("utf-8-sig", errors="surrogateescape")
+
+
+def _not_utf8(row: list[str]) -> bool:
+    """Whether a row held bytes that are not UTF-8 (decoded as surrogates)."""
+    return any(escape_text(cell) != cell for cell in row)
 
 
 def read_csv(source: Path, labelled: bool = True) -> ReadResult:
@@ -115,6 +130,8 @@ def read_csv(source: Path, labelled: bool = True) -> ReadResult:
     if not rows:
         raise SourceError(f"{where} is empty: expected a header {_HEADER_HELP} and rows")
     header_line, header = rows[0]
+    if _not_utf8(header):
+        raise SourceError(f"{where}, line {header_line}: not UTF-8 text (save the CSV as UTF-8)")
     key = tuple(cell.strip().lower() for cell in header)
     target = HEADERS.get((key[0], key[1])) if len(key) == 2 else None
     if target is None:
@@ -132,6 +149,9 @@ def read_csv(source: Path, labelled: bool = True) -> ReadResult:
         raw_name, raw_target = row[0].strip(), row[1]
         if not raw_name:
             raise SourceError(f"{where}, line {line}: the filename is empty")
+        if _not_utf8(row):
+            result.skipped.append(Skip(log_name(raw_name)[0], f"line {line}: {_NOT_UTF8_ROW}"))
+            continue
         value: float | None = None
         if target == "value":
             value = _parse_value(raw_target, where, line)

@@ -10,6 +10,9 @@ source/
 
 Hidden files and folders (their name starts with ``.``) are ignored. Symbolic links to files
 inside the source are followed; links pointing outside it, and links to folders, are skipped.
+A file whose name, or a folder's name on its path, is not valid UTF-8 (the log cannot hold it)
+is skipped, shown with ``\\xNN`` escapes: one skip per file, so that the counts stay counts of
+files and each one can be found, the reason naming the folder at fault.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from aistudio.datasets.formats.base import (
     Skip,
     SourceError,
     check_label,
+    log_name,
 )
 from aistudio.workspace import is_within
 
@@ -85,6 +89,10 @@ def _take_file(
     root: Path, entry: os.DirEntry[str], name: str, labelled: bool, result: ReadResult
 ) -> None:
     path = Path(entry.path)
+    shown, unstorable = log_name(name)
+    if unstorable is not None:
+        result.skipped.append(Skip(shown, unstorable))
+        return
     if entry.is_symlink():
         if not is_within(path, root):
             result.skipped.append(Skip(name, "symbolic link pointing outside the source folder"))
