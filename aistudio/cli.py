@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from aistudio.commands import CommandError
 from aistudio.settings import SettingsError
 from aistudio.workspace import Workspace, WorkspaceError
 from events import Event, EventLog, EventLogError, LogCorruptedError, verify_log
+from events.jsonlimits import MAX_JSON_BYTES, JsonLimitError, parse_json
 from events.schemas.common import TASKS
 from events.schemas.export import EXPORT_FORMATS
 
@@ -140,12 +140,19 @@ def _wait(ws: Workspace, project_id: str, job_id: str) -> Any:
 
 
 def _report_end(job: Any) -> None:
-    """Print a job's end; exit 1 unless it succeeded."""
+    """Print a job's end on one line and exit unless it succeeded.
+
+    One rule for every job type, from the reason its ``JobFailed`` records: ``bad_input`` (the
+    handler raised ``JobInputError``) and ``invalid_command`` exit 2 (bad input, DESIGN §6);
+    any other failure (an internal error, a dead process, a stopped worker) and a cancel exit 1.
+    """
     if job.status == "succeeded":
         return
     if job.status == "cancelled":
         _fail(f"job {job.job_id} was cancelled", 1)
-    _fail(f"job {job.job_id} failed: {job.error}", 1)
+    bad_input = job.reason in ("bad_input", "invalid_command")
+    error = " ".join(str(job.error or job.reason or "unknown error").split())
+    _fail(f"job {job.job_id} failed: {error}", 2 if bad_input else 1)
 
 
 # ---------------------------------------------------------------------- group
@@ -257,7 +264,7 @@ def import_(
     """Import images from SOURCE (a folder or a CSV file) into PROJECT."""
     ws = _workspace(ctx, workspace_dir)
     project_id = _project(ws, project_ref)
-    event = commands.request_import(ws, project_id, source, fmt)
+    event = commands.request_import(ws, project_id, source, fmt, base=Path.cwd())
     click.echo(event.id)
     if not wait:
         return
@@ -391,12 +398,7 @@ def train(
     """Train an experiment on a split of PROJECT (or resume one); prints the job id."""
     config: dict[str, Any] = {}
     if config_file is not None:
-        try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"cannot read {config_file}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"{config_file} is not valid JSON: {exc}") from None
+        config = _user_json(_read_limited(config_file), str(config_file))
         if not isinstance(config, dict):
             raise CommandError(f"{config_file} must hold a JSON object of training settings")
     flags = {"model": model, "epochs": epochs, "batch_size": batch_size, "image_size": image_size}
@@ -601,19 +603,31 @@ def submit(
     """Append any command or user action, validated; prints its id."""
     if (data_json is None) == (data_file is None):
         raise CommandError("give exactly one of --data JSON or --file F")
-    try:
-        raw = data_json if data_json is not None else data_file.read_text()  # type: ignore[union-attr]
-        data = json.loads(raw)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"cannot read {data_file}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"data is not valid JSON: {exc}") from None
+    raw = data_json if data_json is not None else _read_limited(data_file)  # type: ignore[arg-type]
+    data = _user_json(raw, "data")
     ws = _workspace(ctx, workspace_dir)
     project_id = _project(ws, project_ref)
     event = commands.submit(ws, project_id, event_type, data, actor="cli")
     click.echo(event.id)
     if wait and event.is_command and event.type != "CancelRequested":
         _report_end(_wait(ws, project_id, event.id))
+
+
+def _read_limited(path: Path) -> bytes:
+    """A JSON file's bytes, read only up to one byte past the accepted size."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(MAX_JSON_BYTES + 1)
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _user_json(raw: str | bytes, what: str) -> Any:
+    """JSON a person handed in, under the size and depth limits (CommandError otherwise)."""
+    try:
+        return parse_json(raw, what)
+    except JsonLimitError as exc:
+        raise CommandError(str(exc)) from None
 
 
 @cli.command("worker")
@@ -716,12 +730,21 @@ def show(
 @click.pass_context
 @handle_errors
 def verify(ctx: click.Context, project_ref: str, as_json: bool, workspace_dir: Path | None) -> None:
-    """Check the project's log: framing, seqs, ids and every event's schema."""
+    """Check the project's log: framing, seqs, ids and every event's schema.
+
+    Also says when a running worker has set the project aside (and why).
+    """
+    from aistudio.worker.quarantine import quarantine_reason
+
     ws = _workspace(ctx, workspace_dir)
     project_id = _project(ws, project_ref)
     report = verify_log(ws.events_path(project_id))
+    set_aside = quarantine_reason(ws, project_id)
     if as_json:
-        _print_json(report.to_dict())
+        data = report.to_dict()
+        if set_aside is not None:
+            data["worker_set_aside"] = set_aside
+        _print_json(data)
     else:
         click.echo(
             f"{report.path}: {report.events} events, last seq {report.last_seq}, "
@@ -729,6 +752,8 @@ def verify(ctx: click.Context, project_ref: str, as_json: bool, workspace_dir: P
         )
         for problem in report.problems:
             click.echo(f"  {problem.severity}: line {problem.line}: {problem.message}")
+        if set_aside is not None:
+            click.echo(f"  the worker has set this project aside: {set_aside}")
     if not report.ok:
         sys.exit(1)
 
@@ -833,58 +858,31 @@ def demo(ctx: click.Context, workspace_dir: Path | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8050, show_default=True)
 @click.option("--no-worker", is_flag=True, help="Do not start a worker with the web app.")
+@click.option(
+    "--token",
+    default=None,
+    help="Require this token of every request (default: the workspace's serve_token setting; "
+    "else one is generated when --host is not loopback).",
+)
 @workspace_option
 @click.pass_context
 @handle_errors
 def serve(
-    ctx: click.Context, host: str, port: int, no_worker: bool, workspace_dir: Path | None
+    ctx: click.Context,
+    host: str,
+    port: int,
+    no_worker: bool,
+    token: str | None,
+    workspace_dir: Path | None,
 ) -> None:
-    """Start the web app (and a worker); Ctrl-C stops both."""
-    import subprocess
-
-    from aistudio.demo_project import ensure_demo_project
-    from aistudio.diagnostics import enable_stack_dumps
+    """Start the web app and a worker it restarts when it dies; Ctrl-C stops both."""
+    from aistudio.serve import ServeError, run_serve
 
     ws = _workspace(ctx, workspace_dir)
-    if not ws.project_ids():
-        ensure_demo_project(ws)  # a new workspace opens on something real
-    # A plain `kill` (SIGTERM, as service managers send) stops serve like Ctrl-C: the `finally`
-    # below then stops the worker, which ends its jobs' events.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    enable_stack_dumps()
-    worker: subprocess.Popen[bytes] | None = None
-    if not no_worker:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "aistudio.cli", "--workspace", str(ws.root), "worker"]
-        )
     try:
-        from ui.app import create_app
-
-        app = create_app(ws)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-        click.echo(f"AI Studio: http://{host}:{port}/  (workspace {ws.root}; Ctrl-C stops)")
-        app.run(host=host, port=port, debug=False)
-    finally:
-        if worker is not None:
-            _stop_worker(worker)
-
-
-def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _stop_worker(worker: Any) -> None:
-    """Stop the worker started by ``serve``; it ends its jobs' events before exiting."""
-    import subprocess
-
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        logger.warning("the worker did not stop within 60 s: killing it")
-        worker.kill()
-        worker.wait()
+        run_serve(ws, host, port, worker=not no_worker, token=token, announce=click.echo)
+    except ServeError as exc:
+        _fail(str(exc), 2)
 
 
 def main() -> None:

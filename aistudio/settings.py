@@ -23,6 +23,9 @@ class Settings(BaseModel):
     thumbnail_px: int = Field(default=128, ge=16, le=512)
     worker_rescan_s: float = Field(default=2.0, gt=0)
     progress_interval_s: float = Field(default=2.0, ge=0)
+    serve_token: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._~-]{12,256}$")
+    """The token ``aistudio serve`` requires of every request (``--token`` overrides it); when
+    unset, serve generates one whenever it binds anything but loopback."""
 
     @classmethod
     def load(cls, path: Path) -> Settings:

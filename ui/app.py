@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
+from aistudio.worker.quarantine import quarantine_reason
 from aistudio.workspace import Workspace
 from ui.components.navbar import navbar
 from ui.components.sidebar import project_page_path, sidebar
 from ui.components.theme import load_templates
+from ui.components.worker_banner import quarantine_sentence, worker_banner
 from ui.routes import register_routes
+from ui.security import Security, install_security
 from ui.state import get_state, init_state
 from ui.upload import register_upload_routes
 
@@ -32,6 +36,19 @@ VENDOR_STYLESHEETS: list[str] = [
     "/assets/vendor/bootstrap/bootstrap.min.css",
     "/assets/vendor/bootstrap-icons/bootstrap-icons.min.css",
 ]
+
+WorkerStatus = Callable[[], str | None]
+"""Says why no job can run right now (no worker alive), or None when a worker is alive."""
+_worker_status: WorkerStatus | None = None
+
+
+def set_worker_status(provider: WorkerStatus | None) -> None:
+    """Where the banner learns whether a worker is alive (None: it says nothing about workers).
+
+    ``aistudio serve`` passes its worker supervisor's status (see :mod:`aistudio.serve`).
+    """
+    global _worker_status
+    _worker_status = provider
 
 
 def parse_path(pathname: str | None) -> tuple[str | None, str | None]:
@@ -53,7 +70,10 @@ def shell() -> html.Div:
             html.Div(
                 [
                     html.Aside(id="sidebar", className="app-sidebar border-end"),
-                    html.Main(dash.page_container, className="app-main"),
+                    html.Main(
+                        [html.Div(id="app-banner", role="status"), dash.page_container],
+                        className="app-main",
+                    ),
                 ],
                 className="app-body",
             ),
@@ -62,9 +82,22 @@ def shell() -> html.Div:
     )
 
 
-def create_app(workspace: Workspace) -> dash.Dash:
-    """Build the Dash app for ``workspace`` (one per process: Dash keeps pages in globals)."""
+def create_app(
+    workspace: Workspace,
+    security: Security | None = None,
+    worker_status: WorkerStatus | None = None,
+) -> dash.Dash:
+    """Build the Dash app for ``workspace`` (one per process: Dash keeps pages in globals).
+
+    Args:
+        workspace: the workspace the app shows.
+        security: what every request must satisfy (:mod:`ui.security`); the default serves
+            loopback ``Host`` names only, without a token.
+        worker_status: says why no worker runs jobs, for the banner of every page (None: no
+            word about workers).
+    """
     init_state(workspace)
+    set_worker_status(worker_status)
     load_templates()
     app = dash.Dash(
         __name__,
@@ -80,6 +113,7 @@ def create_app(workspace: Workspace) -> dash.Dash:
         update_title=None,
     )
     app.layout = shell
+    install_security(app.server, security or Security())
     register_shell_callbacks(app)
     register_routes(app.server)
     register_upload_routes(app.server)
@@ -87,7 +121,7 @@ def create_app(workspace: Workspace) -> dash.Dash:
 
 
 def register_shell_callbacks(app: dash.Dash) -> None:
-    """The callbacks of the shell: project menu, sidebar, theme."""
+    """The callbacks of the shell: project menu, sidebar, banner, theme."""
     app.clientside_callback(
         ClientsideFunction(namespace="aistudio", function_name="toggleTheme"),
         Output("theme", "data"),
@@ -117,6 +151,12 @@ def register_shell_callbacks(app: dash.Dash) -> None:
         project_id, page = parse_path(pathname)
         return sidebar(get_state().live_project(project_id), page)
 
+    @app.callback(
+        Output("app-banner", "children"), Input("url", "pathname"), Input("tick", "n_intervals")
+    )
+    def update_banner(pathname: str | None, _tick: int | None) -> list[object]:
+        return banner_children(pathname)
+
 
 def project_menu_items(pathname: str | None) -> tuple[list[object], str]:
     """The project switcher's items (same page, other project) and its label."""
@@ -140,3 +180,41 @@ def project_menu_items(pathname: str | None) -> tuple[list[object], str]:
     if not projects:
         items.append(dbc.DropdownMenuItem("No projects yet", disabled=True))
     return items, label
+
+
+def worker_notice() -> str | None:
+    """Why no job runs right now, from the provider serve gave (None: a worker is alive)."""
+    provider = _worker_status
+    return provider() if provider is not None else None
+
+
+def damage_notice(project_id: str | None) -> str | None:
+    """The banner's sentence when ``project_id``'s log is damaged (None when it is sound).
+
+    Hook, not wired yet: its data source (``ui.state.AppState.damage``) is being built
+    elsewhere. Once it exists, return ``damage_sentence(line)`` (``ui.components.worker_banner``)
+    for a damaged log; until then this says nothing.
+    """
+    if project_id is None:
+        return None
+    return None
+
+
+def quarantine_notice(project_id: str | None) -> str | None:
+    """The banner's sentence when a live worker has set ``project_id`` aside (None otherwise)."""
+    if project_id is None:
+        return None
+    reason = quarantine_reason(get_state().workspace, project_id)
+    return quarantine_sentence(reason) if reason else None
+
+
+def banner_children(pathname: str | None) -> list[object]:
+    """The banner above the page at ``pathname``: worker, damaged log, quarantine."""
+    project_id, _page = parse_path(pathname)
+    return list(
+        worker_banner(
+            worker=worker_notice(),
+            damage=damage_notice(project_id),
+            quarantine=quarantine_notice(project_id),
+        )
+    )

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import pytest
 from aistudio import commands
 from aistudio.datasets.demo import write_digits_imagefolder
 from aistudio.demo_project import DEMO_NAME
-from aistudio.worker.service import Worker
+from aistudio.worker.service import Worker, any_worker_alive
 from aistudio.workspace import Workspace
 from events import Event
 from tests.ui.browser import ServeProcess, process_alive, project_events, start_serve
@@ -32,6 +35,8 @@ ALLOWED_AISTUDIO = frozenset(
         "aistudio.settings",
         "aistudio.demo_project",
         "aistudio.uploads",
+        "aistudio.tasks.base",  # the task registry's torch-free metadata
+        "aistudio.worker.quarantine",  # which projects the workers set aside (locks, json)
     }
 )
 END_TYPES = frozenset({"JobSucceeded", "JobFailed", "JobCancelled"})
@@ -169,21 +174,26 @@ def _imported_modules(path: Path) -> list[tuple[int, str]]:
     return found
 
 
+def _allowed(module: str) -> bool:
+    """Whether ui/ may import ``module``: no deep-learning module, only allowed aistudio ones."""
+    top = module.split(".")[0]
+    if top in HEAVY_MODULES:
+        return False
+    if top != "aistudio" or module == "aistudio":
+        return True
+    return any(module == ok or module.startswith(f"{ok}.") for ok in ALLOWED_AISTUDIO)
+
+
 def test_ui_imports_only_the_allowed_aistudio_modules() -> None:
-    """ui/ may use aistudio's commands, workspace, settings and demo project, nothing heavier."""
+    """ui/ may use aistudio's commands, workspace, settings, demo project, uploads, the tasks'
+    metadata and the quarantine list, nothing heavier."""
     files = sorted(UI_DIR.rglob("*.py"))
     assert files, f"no Python files under {UI_DIR}"
     problems: list[str] = []
     for path in files:
         for line, module in _imported_modules(path):
-            top = module.split(".")[0]
-            where = f"{path.relative_to(REPO)}:{line}"
-            if top in HEAVY_MODULES:
-                problems.append(f"{where} imports {module}")
-            elif top == "aistudio" and module != "aistudio":
-                second = ".".join(module.split(".")[:2])
-                if second not in ALLOWED_AISTUDIO:
-                    problems.append(f"{where} imports {module}")
+            if not _allowed(module):
+                problems.append(f"{path.relative_to(REPO)}:{line} imports {module}")
     assert not problems, "the web app must not import these:\n" + "\n".join(problems)
 
 
@@ -297,3 +307,97 @@ def test_ctrl_c_stops_the_worker_and_ends_the_running_job(tmp_path: Path) -> Non
         end.type == "JobFailed" and end.data.get("reason") == "worker_lost"
     ), f"unexpected end of the interrupted job: {end.type} {end.data}"
     print(f"the import interrupted by Ctrl-C ended with {end.type} {end.data.get('reason', '')}")
+
+
+# ---------------------------------------------------------------------- (e) a dead worker
+def _banner(server: ServeProcess) -> str:
+    """What the banner of every page says right now (a real callback over HTTP)."""
+    body = {
+        "output": "app-banner.children",
+        "outputs": {"id": "app-banner", "property": "children"},
+        "inputs": [
+            {"id": "url", "property": "pathname", "value": "/"},
+            {"id": "tick", "property": "n_intervals", "value": 1},
+        ],
+        "changedPropIds": ["tick.n_intervals"],
+        "state": [],
+    }
+    request = urllib.request.Request(
+        server.url + "_dash-update-component",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode()
+
+
+def _banner_if(server: ServeProcess, wanted: str) -> str:
+    """The banner's text when it holds ``wanted``, else ''."""
+    banner = _banner(server)
+    return banner if wanted in banner else ""
+
+
+def _all_children(pid: int) -> list[int]:
+    """Children of every thread of ``pid`` (serve's supervisor thread starts the restarts)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.extend(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def _worker_children(server: ServeProcess) -> list[int]:
+    return [pid for pid in _all_children(server.pid) if process_alive(pid)]
+
+
+def test_serve_restarts_its_worker_when_it_dies(tmp_path: Path) -> None:
+    """Kill serve's worker: the banner says so, serve reaps it and starts another, which runs
+    the next command. Before: a defunct child, no banner, commands pending forever."""
+    source = tmp_path / "digits"
+    write_digits_imagefolder(source, n_per_class=2)
+    workspace = Workspace(tmp_path / "workspace")
+    workspace.ensure()
+    project_id = str(commands.create_project(workspace, "p", "classification").data["project_id"])
+    server = start_serve(workspace.root, tmp_path / "serve.log")
+    try:
+        server.wait_until_serving()
+        first = _wait_for("serve's worker", lambda: _worker_children(server), server)
+        assert len(first) == 1  # type: ignore[arg-type]
+        old_pid = first[0]  # type: ignore[index]
+        _wait_for("the worker's lock", lambda: any_worker_alive(workspace), server)
+        assert "jobs are not running" not in _banner(server)
+        os.kill(old_pid, signal.SIGKILL)
+        banner = _wait_for(
+            "the banner about the dead worker",
+            lambda: _banner_if(server, "jobs are not running"),
+            server,
+            timeout_s=5,
+        )
+        assert "the worker was killed by SIGKILL at " in banner  # type: ignore[operator]
+        assert "restarting in 1 s" in banner or "restarting now" in banner  # type: ignore[operator]
+        new = _wait_for(
+            "a new worker",
+            lambda: [p for p in _worker_children(server) if p != old_pid],
+            server,
+            timeout_s=15,
+        )
+        new_pid = new[0]  # type: ignore[index]
+        assert old_pid not in _all_children(server.pid), "the dead worker was not reaped"
+        assert "jobs are not running" not in _banner(server)
+        job_id = commands.request_import(workspace, project_id, str(source), "imagefolder").id
+        ended = _wait_for(
+            "the import's end",
+            lambda: _of_job(project_events(workspace.root, project_id), job_id, *END_TYPES),
+            server,
+        )
+        assert [e.type for e in ended] == ["JobSucceeded"]  # type: ignore[union-attr]
+        claimed = _of_job(project_events(workspace.root, project_id), job_id, "JobClaimed")
+        assert int(claimed[0].data["pid"]) == new_pid
+    except BaseException:
+        server.kill()
+        raise
+    _stop_cleanly(server)
+    assert not process_alive(new_pid), "the restarted worker outlived serve"
+    assert "the worker was killed by SIGKILL; restarting it in 1 s" in server.output()
