@@ -22,6 +22,7 @@ from ui.components.navbar import navbar
 from ui.components.sidebar import project_page_path, sidebar
 from ui.components.theme import load_templates
 from ui.components.worker_banner import quarantine_sentence, worker_banner
+from ui.request_limits import install_request_limits
 from ui.routes import register_routes
 from ui.security import Security, install_security
 from ui.state import get_state, init_state
@@ -114,6 +115,7 @@ def create_app(
     )
     app.layout = shell
     install_security(app.server, security or Security())
+    install_request_limits(app.server)
     register_shell_callbacks(app)
     register_routes(app.server)
     register_upload_routes(app.server)
