@@ -10,6 +10,7 @@ import logging
 import math
 import mmap
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -226,24 +227,24 @@ class EventLog:
     def _find_ids(self, fd: int, end: int, ids: set[str]) -> dict[str, Event]:
         """Events among the first ``end`` bytes whose envelope id is in ``ids`` (not upcast).
 
-        ``end`` must sit on a line boundary. Lines are found by their compact ``"id":"…"`` key,
-        as this module writes them.
+        ``end`` must sit on a line boundary. Whatever the line's formatting (spaces, key order),
+        its id is the JSON string ``"evt-…"`` somewhere on it: each line holding those bytes is
+        decoded, and it is the event only when its envelope's ``id`` is that string (the same
+        text may stand in a causation or in data). An id written with ``\\u00XX`` escapes has
+        other bytes: the lines holding an escape of a character an id can hold are decoded too
+        (looked for only when the file holds a backslash at all, as data with quotes or
+        Windows paths do).
         """
         found: dict[str, Event] = {}
         if end == 0:
             return found
         with mmap.mmap(fd, end, access=mmap.ACCESS_READ) as mapped:
             for event_id in ids:
-                needle = f'"id":"{event_id}"'.encode()
-                pos = mapped.find(needle)
-                while pos != -1:
-                    start = mapped.rfind(b"\n", 0, pos) + 1
-                    stop = mapped.find(b"\n", pos)
-                    event = decode_line(mapped[start:stop])
-                    if event is not None and event.id == event_id:
-                        found[event_id] = event
-                        break
-                    pos = mapped.find(needle, pos + 1)
+                event = _find_quoted(mapped, event_id)
+                if event is not None:
+                    found[event_id] = event
+            if len(found) < len(ids) and mapped.find(b"\\") != -1:  # memchr: about 1 ms
+                found.update(_find_escaped(mapped, ids - found.keys()))
         return found
 
     def _write_durably(self, fd: int, payload: bytes, end: int) -> None:
@@ -436,6 +437,46 @@ class LogTail:
             return os.pread(fd, st.st_size - self.offset, self.offset)
         finally:
             os.close(fd)
+
+
+# A ``\\u00XX`` escape of a character an event id can hold (``evt-`` and hex digits).
+_ID_CHAR_ESCAPE = re.compile(rb"\\u00(?:2[dD]|3[0-9]|6[1-6]|7[46])")
+
+
+def _line_at(mapped: mmap.mmap, pos: int) -> tuple[int, int]:
+    """``(start, stop)`` of the line around byte ``pos`` (``stop`` at its ``\\n``)."""
+    start = mapped.rfind(b"\n", 0, pos) + 1
+    stop = mapped.find(b"\n", pos)
+    return start, len(mapped) if stop == -1 else stop
+
+
+def _find_quoted(mapped: mmap.mmap, event_id: str) -> Event | None:
+    """The event whose envelope id is ``event_id``, among the lines holding ``"event_id"``."""
+    needle = f'"{event_id}"'.encode()
+    pos = mapped.find(needle)
+    while pos != -1:
+        start, stop = _line_at(mapped, pos)
+        event = decode_line(mapped[start:stop])
+        if event is not None and event.id == event_id:
+            return event
+        pos = mapped.find(needle, stop)
+    return None
+
+
+def _find_escaped(mapped: mmap.mmap, ids: set[str]) -> dict[str, Event]:
+    """The events whose id is in ``ids`` among the lines holding an escape of an id character."""
+    found: dict[str, Event] = {}
+    stop = -1
+    for match in _ID_CHAR_ESCAPE.finditer(mapped):
+        if match.start() < stop:
+            continue  # another escape on a line already decoded
+        start, stop = _line_at(mapped, match.start())
+        event = decode_line(mapped[start:stop])
+        if event is not None and event.id in ids:
+            found[event.id] = event
+            if len(found) == len(ids):
+                break
+    return found
 
 
 def _check_storable(event_type: str, data: dict[str, Any]) -> None:

@@ -112,6 +112,20 @@ class SchemaRegistry:
             raise InvalidEventError(f"{name}: {describe(exc)}") from None
         return model.model_dump(mode="json")
 
+    def version_problem(self, name: str, version: int) -> str | None:
+        """Why an event of ``name`` at ``version`` cannot be read as the current version.
+
+        None for the current version and for unknown types (there is nothing to compare with).
+        A newer version than this registry knows, or an old one left as it was (readers upcast
+        old versions; one that could not be upcast stays old), cannot be read.
+        """
+        current = self.current_versions.get(name)
+        if current is None or version == current:
+            return None
+        if version > current:
+            return f"{name} v{version} is newer than this version knows (v{current})"
+        return f"{name} v{version} could not be upcast to v{current}"
+
     def upcast(self, name: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Lift ``data`` stored at ``version`` to the current version of ``name``.
 

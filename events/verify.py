@@ -15,11 +15,18 @@ from events.registry import registry as default_registry
 
 @dataclass
 class Problem:
-    """One finding: ``error`` breaks the log's promises, ``warning`` does not."""
+    """One finding: ``error`` breaks the log's promises, ``warning`` does not.
+
+    ``seq`` is the event's seq when the finding is about one committed event (whose line number
+    it is too); events that this version cannot read (``unreadable``: a newer version, data
+    invalid for its schema) are kept in the log and skipped by the views.
+    """
 
     severity: str
     line: int
     message: str
+    seq: int | None = None
+    unreadable: bool = False
 
 
 @dataclass
@@ -98,23 +105,28 @@ def verify_log(path: str | Path, registry: SchemaRegistry | None = None) -> Veri
             )
         if event.type not in registry:
             report.problems.append(
-                Problem("warning", line_no, f"unknown event type {event.type!r} (kept, skipped)")
-            )
-            continue
-        current = registry.get(event.type).version
-        if event.v > current:
-            report.problems.append(
                 Problem(
                     "warning",
                     line_no,
-                    f"{event.type} v{event.v} is newer than this version knows (v{current})",
+                    f"seq {event.seq}: unknown event type {event.type!r} (kept, skipped)",
+                    event.seq,
                 )
             )
+            continue
+        if event.v > registry.get(event.type).version:
+            problem = str(registry.version_problem(event.type, event.v))
+            report.problems.append(_unreadable("warning", line_no, event.seq, problem))
             continue
         try:
             _, data = registry.upcast(event.type, event.v, event.data)
             registry.validate(event.type, data)
         except (InvalidEventError, EventLogError) as exc:
-            report.problems.append(Problem("error", line_no, str(exc)))
+            report.problems.append(_unreadable("error", line_no, event.seq, str(exc)))
     report.types = dict(sorted(types.items()))
     return report
+
+
+def _unreadable(severity: str, line_no: int, seq: int, reason: str) -> Problem:
+    """The finding of an event the views cannot read: kept in the log, skipped by them."""
+    message = f"seq {seq}: {reason} (kept in the log, skipped by the views)"
+    return Problem(severity, line_no, message, seq, unreadable=True)

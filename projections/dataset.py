@@ -23,7 +23,7 @@ from operator import contains, eq, itemgetter
 from typing import Any, NamedTuple
 
 from events import Event
-from projections.base import Projection, SharedContainers
+from projections.base import Projection, SharedContainers, SkippedEvent
 
 SUBSETS: tuple[str, ...] = ("train", "val", "test")
 UNLABELED = ""
@@ -90,6 +90,8 @@ class DatasetView(SharedContainers):
     unlabeled: int = 0
     splits: dict[str, dict[str, str]] = field(default_factory=dict)
     imports: list[ImportSummary] = field(default_factory=list)
+    skipped: tuple[SkippedEvent, ...] = ()
+    """The events this view could not read (kept in the log, skipped): see ``SkippedEvent``."""
     _shared: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     _COPIERS = {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from events import Event
-from projections.base import Projection
+from projections.base import Projection, SkippedEvent
 
 PENDING = "pending"
 STATUSES: tuple[str, ...] = (PENDING, "completed", "failed", "cancelled")
@@ -115,10 +115,12 @@ class EvaluationsView:
     seq: int = 0
     evaluations: dict[str, EvaluationEntry] = field(default_factory=dict)
     jobs: dict[str, str] = field(default_factory=dict)
+    skipped: tuple[SkippedEvent, ...] = ()
+    """The events this view could not read (kept in the log, skipped): see ``SkippedEvent``."""
 
     def copy(self) -> EvaluationsView:
         """A copy whose containers are independent (entries are immutable and shared)."""
-        return EvaluationsView(self.seq, dict(self.evaluations), dict(self.jobs))
+        return EvaluationsView(self.seq, dict(self.evaluations), dict(self.jobs), self.skipped)
 
     def get(self, experiment_id: str) -> EvaluationEntry | None:
         """The evaluation of ``experiment_id``, or None."""

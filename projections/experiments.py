@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from events import Event
-from projections.base import Projection
+from projections.base import Projection, SkippedEvent
 
 STATUSES: tuple[str, ...] = (
     "queued",
@@ -216,10 +216,12 @@ class ExperimentsView:
     seq: int = 0
     experiments: dict[str, ExperimentEntry] = field(default_factory=dict)
     jobs: dict[str, str] = field(default_factory=dict)
+    skipped: tuple[SkippedEvent, ...] = ()
+    """The events this view could not read (kept in the log, skipped): see ``SkippedEvent``."""
 
     def copy(self) -> ExperimentsView:
         """A copy whose containers are independent (entries are immutable and shared)."""
-        return ExperimentsView(self.seq, dict(self.experiments), dict(self.jobs))
+        return ExperimentsView(self.seq, dict(self.experiments), dict(self.jobs), self.skipped)
 
     def get(self, experiment_id: str) -> ExperimentEntry | None:
         """The experiment ``experiment_id``, or None."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from events import Event
-from projections.base import Projection
+from projections.base import Projection, SkippedEvent
 from projections.evaluations import PENDING, FileInfo
 
 STATUSES: tuple[str, ...] = (PENDING, "completed", "failed", "cancelled")
@@ -96,10 +96,12 @@ class ExportsView:
     seq: int = 0
     exports: dict[str, ExportEntry] = field(default_factory=dict)
     jobs: dict[str, str] = field(default_factory=dict)
+    skipped: tuple[SkippedEvent, ...] = ()
+    """The events this view could not read (kept in the log, skipped): see ``SkippedEvent``."""
 
     def copy(self) -> ExportsView:
         """A copy whose containers are independent (entries are immutable and shared)."""
-        return ExportsView(self.seq, dict(self.exports), dict(self.jobs))
+        return ExportsView(self.seq, dict(self.exports), dict(self.jobs), self.skipped)
 
     def get(self, export_id: str) -> ExportEntry | None:
         """The export ``export_id``, or None."""

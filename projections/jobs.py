@@ -4,6 +4,10 @@ Every event whose type ends in ``Requested`` (except ``CancelRequested``) create
 whose id is the command event's id. ``JobClaimed`` -> claimed, ``JobStarted`` -> running,
 ``JobProgress`` updates the progress, ``JobSucceeded``/``JobFailed``/``JobCancelled`` end it.
 A job that ended never changes again; job events naming unknown jobs are ignored.
+
+Every handler here reads only the envelope and fields read with defaults, so this view reads
+every version of its events (``any_version``): the worker must see every command, also one of a
+newer version, to refuse it with ``JobFailed(invalid_command)`` rather than leave it pending.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from events import Event
-from projections.base import Projection
+from projections.base import Projection, SkippedEvent
 
 STATUSES: tuple[str, ...] = ("pending", "claimed", "running", "succeeded", "failed", "cancelled")
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -83,10 +87,12 @@ class JobsView:
 
     seq: int = 0
     jobs: dict[str, JobEntry] = field(default_factory=dict)
+    skipped: tuple[SkippedEvent, ...] = ()
+    """The events this view could not read (kept in the log, skipped): see ``SkippedEvent``."""
 
     def copy(self) -> JobsView:
         """A copy whose container is independent (entries are immutable and shared)."""
-        return JobsView(self.seq, dict(self.jobs))
+        return JobsView(self.seq, dict(self.jobs), self.skipped)
 
     def get(self, job_id: str) -> JobEntry | None:
         """The job ``job_id``, or None."""
@@ -112,7 +118,7 @@ def _open_job(view: JobsView, event: Event) -> JobEntry | None:
     return job
 
 
-@projection.on("JobClaimed")
+@projection.on("JobClaimed", any_version=True)
 def _claimed(view: JobsView, event: Event) -> JobsView:
     job = _open_job(view, event)
     if job is not None and job.status == "pending":  # the first claim wins
@@ -128,7 +134,7 @@ def _claimed(view: JobsView, event: Event) -> JobsView:
     return view
 
 
-@projection.on("JobStarted")
+@projection.on("JobStarted", any_version=True)
 def _started(view: JobsView, event: Event) -> JobsView:
     job = _open_job(view, event)
     if job is not None and job.status != "running":
@@ -138,7 +144,7 @@ def _started(view: JobsView, event: Event) -> JobsView:
     return view
 
 
-@projection.on("JobProgress")
+@projection.on("JobProgress", any_version=True)
 def _progress(view: JobsView, event: Event) -> JobsView:
     job = _open_job(view, event)
     if job is not None:
@@ -152,7 +158,7 @@ def _progress(view: JobsView, event: Event) -> JobsView:
     return view
 
 
-@projection.on("JobSucceeded")
+@projection.on("JobSucceeded", any_version=True)
 def _succeeded(view: JobsView, event: Event) -> JobsView:
     job = _open_job(view, event)
     if job is not None:
@@ -162,7 +168,7 @@ def _succeeded(view: JobsView, event: Event) -> JobsView:
     return view
 
 
-@projection.on("JobFailed")
+@projection.on("JobFailed", any_version=True)
 def _failed(view: JobsView, event: Event) -> JobsView:
     job = _open_job(view, event)
     if job is not None:
@@ -178,7 +184,7 @@ def _failed(view: JobsView, event: Event) -> JobsView:
     return view
 
 
-@projection.on("JobCancelled")
+@projection.on("JobCancelled", any_version=True)
 def _cancelled(view: JobsView, event: Event) -> JobsView:
     job = _open_job(view, event)
     if job is not None:
@@ -191,7 +197,7 @@ def _cancelled(view: JobsView, event: Event) -> JobsView:
     return view
 
 
-@projection.on("CancelRequested")
+@projection.on("CancelRequested", any_version=True)
 def _cancel_requested(view: JobsView, event: Event) -> JobsView:
     job = _open_job(view, event)
     if job is not None and not job.cancel_requested:
@@ -203,7 +209,7 @@ def _is_command(event_type: str) -> bool:
     return event_type.endswith("Requested")
 
 
-@projection.on_match(_is_command)
+@projection.on_match(_is_command, any_version=True)
 def _command(view: JobsView, event: Event) -> JobsView:
     """Any ``…Requested`` event but ``CancelRequested`` (which has its own): a new pending job."""
     if event.id not in view.jobs:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from events import Event
-from projections.base import Projection, SharedContainers
+from projections.base import Projection, SharedContainers, SkippedEvent
 
 
 @dataclass(slots=True, eq=True)
@@ -34,6 +34,8 @@ class ProjectView(SharedContainers):
     last_activity_ts: str | None = None
     deleted: bool = False
     image_count: int = 0
+    skipped: tuple[SkippedEvent, ...] = ()
+    """The events this view could not read (kept in the log, skipped): see ``SkippedEvent``."""
     _image_ids: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
     _shared: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 

@@ -7,6 +7,12 @@ callers that only want the views should use) folds them batch by batch as they a
 drops them. Views it hands out are never changed afterwards (copy-on-write, see
 :class:`projections.base.SharedContainers`). :class:`WorkspaceProjector` keeps one per project
 folder of a workspace, picks up new folders, and builds the project list.
+
+An event a view cannot read is skipped by that view (see :mod:`projections.base`); when its
+handler failed half-way, the projector rebuilds that one view from the log without it, once, and
+remembers the event so that later folds and time travel skip it from the start. A project whose
+log cannot be read (damaged mid-file) never stops the others: the workspace projector keeps its
+last good views and reports the damage (:meth:`WorkspaceProjector.damage`).
 """
 
 from __future__ import annotations
@@ -17,18 +23,19 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from events import Event, LogCorruptedError, LogTail, SchemaRegistry
+from events import Event, EventLogError, LogCorruptedError, LogTail, SchemaRegistry
 from events.reader import gc_paused, iter_committed
-from projections.base import Projection, View
+from projections.base import Projection, SkipKey, SkippedEvent, UnreadableEventError, View
 from projections.catalog import ALL_PROJECTIONS
 from projections.project import ProjectView
 from projections.project_list import project_list
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROJECT_DIR_PATTERN = re.compile(r"^proj-[0-9a-f]{8}$")
 EVENTS_FILE = "events.jsonl"
@@ -71,6 +78,8 @@ class ProjectProjector:
         self._lock = threading.RLock()
         self._cache: OrderedDict[tuple[str, int], View] = OrderedDict()
         self._cache_size = cache_size
+        # View name -> the events its handlers failed on (invalid for their schema).
+        self._unreadable: dict[str, dict[SkipKey, SkippedEvent]] = {}
         self._reset()
 
     def _reset(self) -> None:
@@ -78,6 +87,27 @@ class ProjectProjector:
         self._views = {name: p.initial() for name, p in self.projections.items()}
         self._handed_out.clear()
         self._loaded = False
+        self._unreadable = {name: {} for name in self.projections}
+        self._cache.clear()
+
+    @property
+    def registry(self) -> SchemaRegistry:
+        """The event registry the log is read with (old versions upcast by it)."""
+        return self._tail.registry
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the views were read from the log at least once (they may be stale since)."""
+        return self._loaded
+
+    def skipped(self) -> tuple[SkippedEvent, ...]:
+        """The events some view did not read (kept in the log, skipped), by seq, as of the
+        last refresh (the first call reads the log)."""
+        with self._lock:
+            if not self._loaded:
+                self.update()
+            found = {s.seq: s for view in self._views.values() for s in view.skipped}
+            return tuple(found[seq] for seq in sorted(found))
 
     @property
     def last_seq(self) -> int:
@@ -164,7 +194,13 @@ class ProjectProjector:
     def _fold(self, views: dict[str, View], events: list[Event]) -> None:
         try:
             for name, projection in self.projections.items():
-                views[name] = projection.fold(views[name], events)
+                try:
+                    views[name] = projection.fold(views[name], events, skip=self._unreadable[name])
+                except UnreadableEventError as exc:
+                    # The handler may have changed the view half-way: that view again, from the
+                    # log, without the event (the other views are unaffected).
+                    self._unreadable[name][exc.key] = exc.skipped
+                    views[name] = self._rebuild_view(name, events[-1].seq)
         except BaseException:
             # A handler failed part-way: start again from scratch at the next refresh rather
             # than keep views that disagree with the log. Views handed out stay as they were.
@@ -173,6 +209,10 @@ class ProjectProjector:
             )
             self._reset()
             raise
+
+    def _rebuild_view(self, name: str, seq: int) -> View:
+        """The view ``name`` folded from the start of the log up to ``seq`` (lock held)."""
+        return self._rebuild_until(seq, None, [name], self._unreadable)[name]
 
     def view(self, name: str) -> Any:
         """The view ``name`` as of the last refresh (the first call reads the log).
@@ -227,9 +267,10 @@ class ProjectProjector:
                 self._cache.move_to_end((name, seq))
             missing = [n for n in wanted if n not in out]
             offset = self._tail.offset
+            unreadable = {name: dict(known) for name, known in self._unreadable.items()}
         if missing:
             with gc_paused():
-                built = self._rebuild_until(seq, offset, missing)
+                built = self._rebuild_until(seq, offset, missing, unreadable)
             with self._lock:
                 for name, view in built.items():
                     self._cache[(name, seq)] = view
@@ -238,30 +279,64 @@ class ProjectProjector:
             out.update(built)
         return {name: out[name] for name in wanted}
 
-    def _rebuild_until(self, seq: int, offset: int, names: list[str]) -> dict[str, View]:
+    def _rebuild_until(
+        self,
+        seq: int,
+        offset: int | None,
+        names: list[str],
+        unreadable: dict[str, dict[SkipKey, SkippedEvent]],
+    ) -> dict[str, View]:
         """The views ``names`` folded from the committed events up to ``seq``.
 
-        Only the first ``offset`` bytes (committed) are read, and they are decoded and folded
-        batch by batch, up to the batch that holds ``seq``.
+        Only the first ``offset`` bytes (committed; all of them when None) are read, and they
+        are decoded and folded batch by batch, up to the batch that holds ``seq``. Events a
+        handler fails on are added to ``unreadable`` and the view is folded again without them.
         """
+        while True:
+            try:
+                return self._fold_until(seq, offset, names, unreadable)
+            except _FoldAgain:
+                continue
+
+    def _fold_until(
+        self,
+        seq: int,
+        offset: int | None,
+        names: list[str],
+        unreadable: dict[str, dict[SkipKey, SkippedEvent]],
+    ) -> dict[str, View]:
         views = {name: self.projections[name].initial() for name in names}
         if seq <= 0:
             return views
         with self.path.open("rb") as f:
-            buf = f.read(offset)
+            buf = f.read() if offset is None else f.read(offset)
         for chunk in iter_committed(buf, path=self.path, registry=self._tail.registry):
             for name in names:
-                views[name] = self.projections[name].fold(views[name], chunk.events, seq)
+                projection = self.projections[name]
+                known = unreadable.setdefault(name, {})
+                try:
+                    views[name] = projection.fold(views[name], chunk.events, seq, skip=known)
+                except UnreadableEventError as exc:
+                    if exc.key in known:
+                        raise  # cannot happen: skipped events are not handled
+                    known[exc.key] = exc.skipped
+                    raise _FoldAgain from exc
             if chunk.last_seq >= seq:
                 break
         return views
+
+
+class _FoldAgain(Exception):
+    """A handler failed on an event now known as unreadable: fold again from the start."""
 
 
 class WorkspaceProjector:
     """One :class:`ProjectProjector` per project folder of a workspace, and the project list.
 
     Project folders are ``<projects_dir>/proj-xxxxxxxx/`` with an ``events.jsonl``; folders
-    created later are picked up at the next :meth:`refresh`.
+    created later are picked up at the next :meth:`refresh`. A project whose log cannot be read
+    (damaged, replaced, unreadable file) never stops the others: its refresh error is kept as
+    its damage (:meth:`damage`, logged once), and it keeps the views it last read, if any.
     """
 
     def __init__(
@@ -284,6 +359,7 @@ class WorkspaceProjector:
         self.projections = dict(projections)
         self._registry = registry
         self._projectors: dict[str, ProjectProjector] = {}
+        self._damage: dict[str, str] = {}
         self._loaded = False
         self._lock = threading.RLock()
 
@@ -302,13 +378,16 @@ class WorkspaceProjector:
                 )
 
     def refresh(self) -> dict[str, list[Event]]:
-        """Pick up new project folders and refresh every project; project id -> new events."""
+        """Pick up new project folders and refresh every project; project id -> new events.
+
+        A project that cannot be read is left out (see :meth:`damage`).
+        """
         with self._lock:
             self._scan()
             self._loaded = True
             fresh: dict[str, list[Event]] = {}
             for project_id, projector in self._projectors.items():
-                events = projector.refresh()
+                events = self._guarded(project_id, projector.refresh, [])
                 if events:
                     fresh[project_id] = events
             return fresh
@@ -320,10 +399,50 @@ class WorkspaceProjector:
             self._loaded = True
             counts: dict[str, int] = {}
             for project_id, projector in self._projectors.items():
-                count = projector.update()
+                count = self._guarded(project_id, projector.update, 0)
                 if count:
                     counts[project_id] = count
             return counts
+
+    def update_project(self, project_id: str) -> ProjectProjector | None:
+        """Refresh one project; its projector, or None when there is no such project folder or
+        its log could never be read (see :meth:`damage`). A project damaged since it was last
+        read gives its projector with the views it last read."""
+        with self._lock:
+            self._ensure_loaded()
+            if project_id not in self._projectors:
+                self._scan()
+            projector = self._projectors.get(project_id)
+            if projector is None:
+                return None
+            self._guarded(project_id, projector.update, 0)
+            return projector if projector.loaded else None
+
+    def _guarded(self, project_id: str, refresh: Callable[[], T], failed: T) -> T:
+        """``refresh()``, or ``failed`` when the project's log cannot be read (kept as its
+        damage, logged when it changes)."""
+        try:
+            result = refresh()
+        except (EventLogError, OSError) as exc:
+            message = str(exc)
+            if self._damage.get(project_id) != message:
+                logger.error("project %s cannot be read: %s", project_id, message)
+            self._damage[project_id] = message
+            return failed
+        if self._damage.pop(project_id, None) is not None:
+            logger.info("project %s reads again", project_id)
+        return result
+
+    def damage(self, project_id: str) -> str | None:
+        """Why the project's log could not be read at its last refresh (the error, naming the
+        line), or None when it read."""
+        with self._lock:
+            return self._damage.get(project_id)
+
+    def damaged(self) -> dict[str, str]:
+        """Project id -> damage, for every project whose last refresh failed."""
+        with self._lock:
+            return dict(self._damage)
 
     def _ensure_loaded(self) -> None:
         if not self._loaded:
@@ -346,14 +465,17 @@ class WorkspaceProjector:
             if project_id not in self._projectors:
                 self._scan()
                 if project_id in self._projectors:
-                    self._projectors[project_id].update()
+                    self._guarded(project_id, self._projectors[project_id].update, 0)
             return self._projectors[project_id]
 
     def project_views(self) -> dict[str, ProjectView]:
-        """Every project's view as of the last refresh, by folder id (deleted ones included)."""
+        """Every project's view as of the last refresh, by folder id (deleted ones included).
+
+        A project whose log was never read (damaged from the start) is left out.
+        """
         with self._lock:
             self._ensure_loaded()
-            return {pid: p.view("project") for pid, p in self._projectors.items()}
+            return {pid: p.view("project") for pid, p in self._projectors.items() if p.loaded}
 
     def project_list(self) -> list[ProjectView]:
         """The live projects as of the last refresh, oldest first (see :func:`project_list`)."""

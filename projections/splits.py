@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events import Event
-from projections.base import Projection
+from projections.base import Projection, SkippedEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +44,12 @@ class SplitsView:
 
     seq: int = 0
     splits: dict[str, SplitEntry] = field(default_factory=dict)
+    skipped: tuple[SkippedEvent, ...] = ()
+    """The events this view could not read (kept in the log, skipped): see ``SkippedEvent``."""
 
     def copy(self) -> SplitsView:
         """A copy whose container is independent (entries are immutable and shared)."""
-        return SplitsView(self.seq, dict(self.splits))
+        return SplitsView(self.seq, dict(self.splits), self.skipped)
 
 
 projection: Projection[SplitsView] = Projection("splits", SplitsView)

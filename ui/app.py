@@ -21,7 +21,7 @@ from aistudio.workspace import Workspace
 from ui.components.navbar import navbar
 from ui.components.sidebar import project_page_path, sidebar
 from ui.components.theme import load_templates
-from ui.components.worker_banner import quarantine_sentence, worker_banner
+from ui.components.worker_banner import damage_sentence, quarantine_sentence, worker_banner
 from ui.request_limits import install_request_limits
 from ui.routes import register_routes
 from ui.security import Security, install_security
@@ -191,15 +191,14 @@ def worker_notice() -> str | None:
 
 
 def damage_notice(project_id: str | None) -> str | None:
-    """The banner's sentence when ``project_id``'s log is damaged (None when it is sound).
-
-    Hook, not wired yet: its data source (``ui.state.AppState.damage``) is being built
-    elsewhere. Once it exists, return ``damage_sentence(line)`` (``ui.components.worker_banner``)
-    for a damaged log; until then this says nothing.
-    """
-    if project_id is None:
+    """The banner's sentence when ``project_id``'s log could not be read at its last refresh
+    (naming the damaged line and why), or None when it reads."""
+    damage = get_state().damage(project_id)
+    if damage is None:
         return None
-    return None
+    line = re.search(r"\bline (\d+)", damage)
+    detail = damage.split(" is damaged: ", 1)[1] if " is damaged: " in damage else damage
+    return damage_sentence(int(line.group(1)) if line else None, detail)
 
 
 def quarantine_notice(project_id: str | None) -> str | None:

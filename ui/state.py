@@ -2,6 +2,12 @@
 
 Dash pages are modules, so they reach the state through :func:`get_state`, set once by
 :func:`ui.app.create_app`. Reading a view costs only the events appended since the last read.
+
+One project never breaks another's pages nor the project menu: a project whose log cannot be
+read (damaged mid-file) keeps the views it last read, if any (none when it never read), and
+:meth:`AppState.damage` says why, naming the line, for a banner. Events a view cannot read (a
+newer version, data invalid for its schema) are skipped by the views and listed by
+:meth:`AppState.skipped`.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from typing import Any
 
 from aistudio.commands import ModelViews
 from aistudio.workspace import Workspace, WorkspaceError, check_id
-from events import Event, EventLog
+from events import Event
+from events.reader import parse_committed
+from projections.base import SkippedEvent
 from projections.project import ProjectView
 from projections.projector import ProjectProjector, WorkspaceProjector
 
@@ -31,19 +39,34 @@ class AppState:
             return self.projects.project_list()
 
     def projector(self, project_id: str) -> ProjectProjector | None:
-        """The refreshed projector of a project, or None when there is no such project."""
+        """The refreshed projector of a project, or None when there is no such project or its
+        log could never be read (see :meth:`damage`). A project damaged since it was last read
+        gives its projector with the views it last read."""
         try:
             check_id("proj", project_id)
         except WorkspaceError:
             return None
         with self._lock:
-            if project_id not in self.projects.project_ids():
-                self.projects.update()
-                if project_id not in self.projects.project_ids():
-                    return None
-            projector = self.projects.projector(project_id)
-        projector.update()
-        return projector
+            return self.projects.update_project(project_id)
+
+    def damage(self, project_id: str | None) -> str | None:
+        """Why a project's log could not be read at its last refresh (the error, naming the
+        damaged line), or None when it read (or there is no such project)."""
+        if not project_id:
+            return None
+        with self._lock:
+            return self.projects.damage(project_id)
+
+    def damaged(self) -> dict[str, str]:
+        """Project id -> damage, for every project whose log could not be read last time."""
+        with self._lock:
+            return self.projects.damaged()
+
+    def skipped(self, project_id: str) -> tuple[SkippedEvent, ...]:
+        """The events of a project that its views did not read (kept in the log, skipped), by
+        seq: ``(seq, id, type, reason)`` each; empty when none or no such project."""
+        projector = self.projector(project_id)
+        return () if projector is None else projector.skipped()
 
     def view(self, project_id: str, name: str, at: int | None = None) -> Any:
         """A project's view ``name`` now, or right after seq ``at``; None if no such project."""
@@ -66,11 +89,18 @@ class AppState:
         )
 
     def event_at(self, project_id: str, seq: int) -> Event | None:
-        """The event with this seq in a project's log (for time-travel banners and inspectors)."""
-        if self.projector(project_id) is None:
+        """The event with this seq in a project's log (for time-travel banners and inspectors).
+
+        Only the part of the log the views have read is looked at, so a log damaged further on
+        still gives its earlier events.
+        """
+        projector = self.projector(project_id)
+        if projector is None or not 0 < seq <= projector.last_seq:
             return None
-        log = EventLog(self.workspace.events_path(project_id))
-        return next(iter(log.read(after_seq=seq - 1, until_seq=seq)), None)
+        with self.workspace.events_path(project_id).open("rb") as handle:
+            buf = handle.read(projector.offset)
+        events = parse_committed(buf, path=projector.path, registry=projector.registry).events
+        return events[seq - 1] if seq <= len(events) else None
 
     def live_project(self, project_id: str | None) -> ProjectView | None:
         """The project's view when it exists and is not deleted."""

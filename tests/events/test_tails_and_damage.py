@@ -196,6 +196,8 @@ def test_verify_reports_envelope_and_schema_errors_that_readers_let_through(
     found = {(p.severity, p.line, p.message.split()[0]) for p in report.problems}
     assert found == {
         ("error", 2, "unknown"),
-        ("error", 3, "JobProgress:"),
+        ("error", 3, "seq"),
         ("error", 6, "event"),
     }, report.problems
+    (schema,) = (p for p in report.problems if p.line == 3)
+    assert schema.message.startswith("seq 3: JobProgress: done") and schema.seq == 3

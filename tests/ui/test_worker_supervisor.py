@@ -272,3 +272,25 @@ def test_the_banner_names_a_project_a_live_worker_set_aside(
         quarantine.close()
         lock.release()
     assert ui_app.banner_children("/project/proj-0000abcd/training") == []
+
+
+def test_the_banner_names_the_damaged_line_of_the_project_shown(
+    ui_workspace: Workspace,
+) -> None:
+    """A project whose log is damaged mid-file shows it on its pages; others show nothing."""
+    from aistudio import commands
+    from ui.state import get_state
+
+    damaged = commands.create_project(ui_workspace, "Damaged", "classification")
+    healthy = commands.create_project(ui_workspace, "Healthy", "classification")
+    damaged_id = damaged.data["project_id"]
+    commands.rename_project(ui_workspace, damaged_id, "Damaged 2")
+    path = ui_workspace.events_path(damaged_id)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"garbage\n" + lines[1])
+    get_state().project_list()  # a refresh: the damage is found
+    children = ui_app.banner_children(f"/project/{damaged_id}/dataset")
+    assert len(children) == 1
+    assert "this project's log is damaged at line 2" in text(children[0])
+    assert "run `aistudio verify`" in text(children[0])
+    assert ui_app.banner_children(f"/project/{healthy.data['project_id']}/dataset") == []

@@ -25,6 +25,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from events import Event, LogCorruptedError
+from projections.base import SkippedEvent
 from ui.components.empty_state import empty_state, not_found
 from ui.components.history_log import EventIndex, EventRow, Query, event_index
 from ui.components.history_summary import ACTOR_ICONS, CATEGORIES, category, describe
@@ -619,19 +620,66 @@ def filters(project_id: str, index: EventIndex) -> dbc.Row:
     )
 
 
+def damaged_log(project_id: str | None, damage: str) -> html.Div:
+    """The page of a project whose log cannot be read: the damage, naming its line."""
+    return empty_state(
+        "exclamation-octagon",
+        "This project's log is damaged",
+        f"{damage}. Nothing was changed: run `aistudio verify {project_id}` to see the damage.",
+        dbc.Button("Back to projects", href="/", color="primary"),
+    )
+
+
+def skipped_notice(skipped: Sequence[SkippedEvent]) -> html.Div:
+    """The events the views did not read (kept in the log): one line each, with a link that
+    selects the event; an empty block when there are none."""
+    if not skipped:
+        return html.Div(id="history-skipped")
+    items = [
+        html.Li(
+            [
+                event_link(EventLink(s.seq, s.type)),
+                html.Span(f"not read by this version: seq {s.seq}, {s.reason}"),
+            ],
+            className="mb-1",
+        )
+        for s in skipped
+    ]
+    count = f"{len(skipped):,} event{'s' if len(skipped) != 1 else ''}"
+    return html.Div(
+        dbc.Alert(
+            [
+                html.Div(
+                    [
+                        html.I(className="bi bi-exclamation-triangle me-2"),
+                        f"{count} of this log not read by this version",
+                    ],
+                    className="fw-semibold mb-1",
+                ),
+                html.P(
+                    "They are kept in the log and skipped by every view that cannot read them "
+                    "(written by a newer version of AI Studio, or not valid for their type); "
+                    "anything that depends on them is not shown.",
+                    className="mb-2 small",
+                ),
+                html.Ul(items, className="mb-0 ps-3 small history-skipped-list"),
+            ],
+            color="warning",
+            className="mb-4",
+        ),
+        id="history-skipped",
+    )
+
+
 def history_layout(project_id: str | None, seq: Any = None) -> html.Div:
     """The History page of ``project_id`` (``seq``: the event to preselect, from ``?seq=N``)."""
     try:
         index = project_index(project_id)
     except LogCorruptedError as exc:
-        return empty_state(
-            "exclamation-octagon",
-            "This project's log is damaged",
-            f"{exc}. Nothing was changed: run `aistudio verify {project_id}` to see the damage.",
-            dbc.Button("Back to projects", href="/", color="primary"),
-        )
+        return damaged_log(project_id, str(exc))
     if index is None or project_id is None:
-        return not_found("project")
+        damage = get_state().damage(project_id)
+        return not_found("project") if damage is None else damaged_log(project_id, damage)
     selected = parse_seq(seq)
     header = html.Div(
         [
@@ -752,6 +800,7 @@ def history_layout(project_id: str | None, seq: Any = None) -> html.Div:
             dcc.Store(id="history-seen"),
             dcc.Store(id="history-inspector-seen"),
             header,
+            skipped_notice(get_state().skipped(project_id)),
             dbc.Row(
                 [
                     dbc.Col(table_card, xl=7, xxl=8, className="mb-4"),
