@@ -632,16 +632,24 @@ def _user_json(raw: str | bytes, what: str) -> Any:
 
 @cli.command("worker")
 @click.option("--once", is_flag=True, help="Process what is pending, then exit.")
+@click.option(
+    "--jobs",
+    "max_jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="How many jobs may run at once.",
+)
 @workspace_option
 @click.pass_context
 @handle_errors
-def worker(ctx: click.Context, once: bool, workspace_dir: Path | None) -> None:
+def worker(ctx: click.Context, once: bool, max_jobs: int, workspace_dir: Path | None) -> None:
     """Run the worker: it runs the commands appended to every project's log."""
     from aistudio.worker.service import run_worker
 
     if logging.getLogger().level > logging.INFO:
         logging.getLogger("aistudio").setLevel(logging.INFO)
-    run_worker(_workspace(ctx, workspace_dir), once=once)
+    run_worker(_workspace(ctx, workspace_dir), once=once, max_jobs=max_jobs)
 
 
 # ---------------------------------------------------------------------- reading

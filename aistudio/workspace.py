@@ -110,6 +110,22 @@ class Workspace:
         return sorted(folder.glob("*.lock")) if folder.is_dir() else []
 
     @property
+    def quarantine_dir(self) -> Path:
+        """Where each live worker lists the projects it has set aside (one JSON file each)."""
+        return self.run_dir / "quarantine"
+
+    def quarantine_path(self, worker_id: str) -> Path:
+        """The list of projects the worker ``worker_id`` has set aside, with the reasons."""
+        if not _WORKER_ID.match(worker_id):
+            raise WorkspaceError(f"not a valid worker id: {worker_id!r}")
+        return self.quarantine_dir / f"{worker_id}.json"
+
+    def quarantine_paths(self) -> list[Path]:
+        """The quarantine lists of every worker that wrote one (live or not)."""
+        folder = self.quarantine_dir
+        return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+    @property
     def uploads_dir(self) -> Path:
         """Unpacked uploads (zips sent through the web app), one folder each."""
         return self.root / "uploads"
@@ -134,6 +150,21 @@ class Workspace:
             p.name
             for p in self.projects_dir.iterdir()
             if _ID_PATTERNS["proj"].match(p.name) and (p / "events.jsonl").is_file()
+        )
+
+    def project_folder_ids(self) -> list[str]:
+        """Ids of every project folder, sorted, whether or not it holds a log (yet).
+
+        Unlike :meth:`project_ids`, nothing inside the folders is looked at, so a folder that
+        cannot be read does not stop the listing: the worker judges each folder on its own.
+
+        Raises:
+            OSError: the projects folder itself cannot be listed.
+        """
+        if not self.projects_dir.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.projects_dir.iterdir() if _ID_PATTERNS["proj"].match(p.name)
         )
 
     def event_logs(self) -> Iterable[Path]:

@@ -194,7 +194,7 @@ def recheck(command: Event) -> str | None:
     if rule is None or rule.recheck is None:
         return None
     try:
-        rule.recheck(command.data)
+        rule.recheck(validate_data(command.type, command.data))  # defaults filled in
     except CommandError as exc:
         return str(exc)
     return None

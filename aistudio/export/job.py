@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aistudio.export.metadata import build_metadata
-from aistudio.worker.context import JobContext, JobInputError, JobResult
+from aistudio.worker.context import JobCheckFailedError, JobContext, JobInputError, JobResult
 from events.schemas.export import ExportRequested
 
 if TYPE_CHECKING:  # torch-side modules: imported when the job runs
@@ -138,7 +138,7 @@ def run_export(ctx: JobContext) -> JobResult:
     }
     event = ctx.new_event("ExportCompleted", data)
     if not validation.passed:
-        raise JobInputError(
+        raise JobCheckFailedError(
             f"the {fmt.label} export differs from PyTorch: {validation.describe()}",
             events=[event],
         )
@@ -214,4 +214,4 @@ def _validate(
             on_batch=on_batch,
         )
     except ValidationError as exc:
-        raise JobInputError(f"the {fmt.label} export cannot be validated: {exc}") from None
+        raise JobCheckFailedError(f"the {fmt.label} export cannot be validated: {exc}") from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -209,6 +210,37 @@ def decode_all(
     return out
 
 
+@dataclass(frozen=True)
+class LoaderWorkerInit:
+    """``worker_init_fn`` of every data loader: its workers ignore SIGTERM and SIGINT.
+
+    The job process alone decides when its loader workers end: it shuts them down as it
+    unwinds. A stop signal sent to the job's whole process group (``kill -- -PGID``, systemd
+    stopping a unit, a terminal's Ctrl-C reaching a foreground group) would otherwise kill them
+    first, and torch's SIGCHLD handler would turn the job's orderly interruption into
+    ``RuntimeError: DataLoader worker … killed by signal: Terminated``. A worker whose job
+    process died exits by itself (torch's watchdog) or is killed with the group by the
+    supervisor.
+
+    Setting a ``worker_init_fn`` stops Lightning from adding its own, so this one seeds the
+    worker as Lightning's would after ``seed_everything(workers=True)`` (the runs stay
+    reproducible).
+
+    Args:
+        rank: the global rank of the process that owns the loader.
+    """
+
+    rank: int = 0
+
+    def __call__(self, worker_id: int) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if int(os.environ.get("PL_SEED_WORKERS", "0")):
+            from lightning_fabric.utilities.seed import pl_worker_init_function
+
+            pl_worker_init_function(worker_id, rank=self.rank)
+
+
 def cpu_count() -> int:
     """The CPUs this process may use."""
     if hasattr(os, "sched_getaffinity"):
@@ -309,6 +341,11 @@ class TrainingDataModule(pl.LightningDataModule):
             return 0
         return self.num_workers
 
+    def _rank(self) -> int:
+        """The global rank of this process (0 outside a trainer)."""
+        trainer = self.trainer
+        return int(trainer.global_rank) if trainer is not None else 0
+
     def _loader(self, dataset: ImageDataset, shuffle: bool) -> DataLoader[tuple[torch.Tensor, ...]]:
         workers = self.workers_for(dataset)
         # BatchNorm cannot train on a last batch of one image: drop it (shuffled, so no image
@@ -321,6 +358,7 @@ class TrainingDataModule(pl.LightningDataModule):
             drop_last=drop_last,
             num_workers=workers,
             persistent_workers=workers > 0,
+            worker_init_fn=LoaderWorkerInit(self._rank()) if workers > 0 else None,
             pin_memory=self.pin_memory,
             prefetch_factor=4 if workers > 0 else None,
         )

@@ -28,9 +28,19 @@ class JobInputError(Exception):
     appended together with ``JobFailed`` in one all-or-nothing append.
     """
 
+    reason = "bad_input"
+    """The ``JobFailed`` reason it ends the job with (the CLI exits 2 for bad input)."""
+
     def __init__(self, message: str, events: list[NewEvent] | None = None) -> None:
         super().__init__(message)
         self.events: list[NewEvent] = list(events or [])
+
+
+class JobCheckFailedError(JobInputError):
+    """The job did its work, but its result failed a check (an export that differs from
+    PyTorch): ``JobFailed(error)``, with the facts it established (CLI exit 1, not 2)."""
+
+    reason = "error"
 
 
 class JobCancelledError(Exception):

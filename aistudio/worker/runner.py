@@ -16,6 +16,7 @@ import sys
 import traceback
 from types import FrameType
 
+from aistudio.commands import recheck
 from aistudio.diagnostics import enable_stack_dumps
 from aistudio.worker.context import JobCancelledError, JobContext, JobInputError, JobResult
 from aistudio.worker.handlers import resolve_handler
@@ -38,14 +39,23 @@ class _Ending:
 
     Raised between the write and the return of the append that commits ``JobSucceeded`` (or
     ``JobFailed``), ``JobInterruptedError`` would add a second end to a job that already has one.
+    ``interrupted`` records that a stop signal arrived: an error raised while the job unwinds
+    from it (a data loader or DDP process that died of the same signal, a teardown that failed
+    half-way) is a consequence of the interruption, and the job still ends as interrupted.
     """
 
     writing = False
+    interrupted = False
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM or SIGINT: interrupt the job (unless its end is being written)."""
     if not _Ending.writing:
+        _Ending.interrupted = True
         raise JobInterruptedError
+
+
+_INTERRUPTED = "interrupted: the worker was stopped while this job ran; run it again"
 
 
 def command_problem(command: Event) -> str | None:
@@ -62,7 +72,9 @@ def command_problem(command: Event) -> str | None:
         registry.validate(command.type, command.data)
     except EventLogError as exc:
         return f"invalid command: {exc}"
-    return None
+    # The same rules every writer's command went through (a raw append skipped them).
+    broken = recheck(command)
+    return None if broken is None else f"invalid command: {broken}"
 
 
 def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
@@ -78,6 +90,7 @@ def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
         log.append_many([*(extra or []), final])
 
     _Ending.writing = False
+    _Ending.interrupted = False
     log.append("JobStarted", {"job_id": job_id, "pid": os.getpid()}, actor="job", causation=job_id)
     try:
         problem = command_problem(command)
@@ -95,18 +108,26 @@ def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
         end("JobCancelled", {"reason": "cancelled on request"})
         return "cancelled"
     except JobInputError as exc:
-        end("JobFailed", {"error": str(exc)[:_MAX_ERROR], "reason": "error"}, exc.events)
+        end("JobFailed", {"error": str(exc)[:_MAX_ERROR], "reason": exc.reason}, exc.events)
         return "failed"
     except JobInterruptedError:
-        end(
-            "JobFailed",
-            {
-                "error": "interrupted: the worker was stopped while this job ran; run it again",
-                "reason": "worker_lost",
-            },
-        )
+        end("JobFailed", {"error": _INTERRUPTED, "reason": "worker_lost"})
         return "failed"
     except Exception as exc:
+        if _Ending.interrupted:
+            # Raised while unwinding from a stop signal: the interruption is the cause.
+            logger.warning("job %s: %s while it was being interrupted", job_id, type(exc).__name__)
+            end(
+                "JobFailed",
+                {
+                    "error": f"{_INTERRUPTED} (while stopping: {type(exc).__name__}: {exc})"[
+                        :_MAX_ERROR
+                    ],
+                    "reason": "worker_lost",
+                    "traceback": traceback.format_exc()[-_MAX_TRACEBACK:],
+                },
+            )
+            return "failed"
         logger.exception("job %s failed", job_id)
         end(
             "JobFailed",
@@ -152,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # SIGINT too: the job runs in its own session, so a terminal's Ctrl-C does not reach it, but
+    # a SIGINT sent to it directly must interrupt it like a SIGTERM (Lightning's own
+    # KeyboardInterrupt handling would exit the process without the job's end).
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, _on_sigterm)
     enable_stack_dumps()
     status = run_job(Workspace(args.workspace), args.project, args.job)
     logger.info("job %s ended: %s", args.job, status)

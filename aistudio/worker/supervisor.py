@@ -22,7 +22,7 @@ from aistudio.worker.handlers import resolve_after_death
 from aistudio.worker.locks import HeldLock, is_held, try_lock
 from aistudio.worker.runner import command_problem
 from aistudio.workspace import Workspace
-from events import ConcurrencyError, EventLog
+from events import ConcurrencyError, Event, EventLog
 from projections.catalog import ALL_PROJECTIONS
 from projections.jobs import JobEntry, JobsView
 from projections.projector import ProjectProjector
@@ -170,7 +170,7 @@ def fail_invalid(
     """Claim and fail at once a command that cannot be run (unknown or invalid); True if done."""
     log = EventLog(workspace.events_path(project_id))
     command = log.get(job.job_id)
-    problem = "the command event is missing" if command is None else command_problem(command)
+    problem = "the command event is missing" if command is None else _checked(command)
     if problem is None:
         return False
     lock = claim(workspace, projector, project_id, job.job_id, worker_id, actor)
@@ -192,9 +192,19 @@ def fail_invalid(
     return True
 
 
+def _checked(command: Event) -> str | None:
+    """``command_problem``, with a defect of a check failing only that command, never the scan."""
+    try:
+        return command_problem(command)
+    except Exception as exc:
+        logger.exception("checking command %s failed", command.id)
+        return f"the command could not be checked: {type(exc).__name__}: {exc}"
+
+
 def reap(workspace: Workspace, projector: ProjectProjector, running: RunningJob) -> None:
     """After the process ended: append ``JobFailed`` if it ended without saying so."""
     code = running.process.returncode
+    _kill_leftovers(running)
     try:
         tail = _log_tail(running.log_path)
         reason_type = "JobCancelled" if running.cancel_seen_at is not None else "JobFailed"
@@ -292,19 +302,42 @@ def enforce_cancel(running: RunningJob, job: JobEntry | None) -> None:
 
 
 def stop(running: RunningJob, grace_s: float = 10.0) -> None:
-    """Ask a job process to stop (SIGTERM), then kill it after ``grace_s``."""
+    """Ask a job process to stop, then kill its whole process group after ``grace_s``.
+
+    SIGTERM goes to the job process alone, never to its group: the job interrupts itself and
+    shuts down its own helpers (data loader workers, DDP processes). Sent to the group, the
+    signal killed the loader workers first, and torch's SIGCHLD handler turned the job's
+    interruption (``JobFailed(worker_lost)``) into an unexplained ``RuntimeError: DataLoader
+    worker … killed by signal: Terminated``. Whatever is left of the group once the job process
+    has ended is killed.
+    """
     if running.process.poll() is None:
-        _kill(running.process, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            running.process.send_signal(signal.SIGTERM)
         try:
             running.process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
+            logger.warning("job %s did not stop in %.0f s: killing it", running.job_id, grace_s)
             _kill(running.process, signal.SIGKILL)
             running.process.wait()
+    _kill_leftovers(running)
 
 
 def _kill(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Send ``sig`` to the job's process group (its session: the job started it)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
+
+
+def _kill_leftovers(running: RunningJob) -> None:
+    """SIGKILL what is left of an ended job's process group (loader workers, DDP processes).
+
+    They inherited the job's lock: alive, they would keep the job looking alive, so an orphan
+    would not be recovered. Called right after the job process was reaped: a group id stays
+    taken while any member is left, and a new group gets a reaped pid only once pids wrap.
+    """
+    if running.process.returncode is not None:
+        _kill(running.process, signal.SIGKILL)
 
 
 def _log_tail(path: Path, max_chars: int = 4000) -> str:

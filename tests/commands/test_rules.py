@@ -169,9 +169,14 @@ def test_deeply_nested_data_is_refused(workspace: Workspace) -> None:
 
 
 @pytest.mark.parametrize("source", [".", "relative", "/no/such/place"])
-def test_the_worker_rechecks_raw_commands(workspace: Workspace, source: str) -> None:
+@pytest.mark.parametrize("defaults", [True, False])
+def test_the_worker_rechecks_raw_commands(
+    workspace: Workspace, source: str, defaults: bool
+) -> None:
     project_id = make_project(workspace)
-    data = {"source": source, "format": "auto", "options": {}}
+    data: dict[str, Any] = {"source": source}
+    if not defaults:  # written out in full, or leaving the schema's defaults out
+        data |= {"format": "auto", "options": {}}
     command = EventLog(workspace.events_path(project_id)).append(
         "ImportRequested", data, actor="script"
     )

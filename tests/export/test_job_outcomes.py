@@ -81,6 +81,7 @@ def test_outputs_beyond_tolerance_fail_the_job_with_the_figures(
     monkeypatch.setattr(onnx_export, "onnx_runner", _shifted(0.01))
     run = export_in_process(trained, options={"tolerance": 0.001, "validation_images": 8})
     assert run.end.type == "JobFailed"
+    assert run.end.data["reason"] == "error"  # the job did its work; the result failed (exit 1)
     error = run.end.data["error"]
     assert error.startswith("the ONNX export differs from PyTorch: validation failed: ")
     assert "max_abs_diff 0.01 > tolerance 0.001" in error
@@ -109,6 +110,7 @@ def test_missing_checkpoint_fails_clearly_and_writes_nothing(
         "workspace"
     )
     assert run.end.data.get("traceback") is None  # bad input, not a bug
+    assert run.end.data["reason"] == "bad_input"
     assert run.completed is None
     assert _files_under(t.workspace.experiment_dir(t.project_id, t.experiment_id) / "exports") == []
 
