@@ -205,10 +205,11 @@ def project_list(ctx: click.Context, as_json: bool, workspace_dir: Path | None) 
 
     ws = _workspace(ctx, workspace_dir)
     projects = build_list(commands.project_views(ws))
+    unreadable = commands.unreadable_projects(ws)
     if as_json:
         _print_json(to_jsonable(projects))
         return
-    if not projects:
+    if not projects and not unreadable:
         click.echo("no projects yet: `aistudio project create NAME --task classification`")
         return
     click.echo(f"{'id':<14} {'name':<28} {'task':<22} {'images':>7}  {'created':<20} last activity")
@@ -217,6 +218,8 @@ def project_list(ctx: click.Context, as_json: bool, workspace_dir: Path | None) 
             f"{view.project_id:<14} {view.name[:28]:<28} {view.task:<22} {view.image_count:>7}  "
             f"{view.created_ts[:19]:<20} {view.last_activity_ts[:19]}"
         )
+    for project_id in sorted(unreadable):
+        click.echo(f"{project_id:<14} (its log cannot be read: see `aistudio verify {project_id}`)")
 
 
 @project.command("rename")

@@ -21,7 +21,12 @@ from aistudio.workspace import Workspace
 from ui.components.navbar import navbar
 from ui.components.sidebar import project_page_path, sidebar
 from ui.components.theme import load_templates
-from ui.components.worker_banner import damage_sentence, quarantine_sentence, worker_banner
+from ui.components.worker_banner import (
+    damage_sentence,
+    quarantine_sentence,
+    skipped_sentence,
+    worker_banner,
+)
 from ui.request_limits import install_request_limits
 from ui.routes import register_routes
 from ui.security import Security, install_security
@@ -210,12 +215,17 @@ def quarantine_notice(project_id: str | None) -> str | None:
 
 
 def banner_children(pathname: str | None) -> list[object]:
-    """The banner above the page at ``pathname``: worker, damaged log, quarantine."""
+    """The banner above the page at ``pathname``: worker, damaged log (or quarantine), events
+    the views skip."""
     project_id, _page = parse_path(pathname)
+    damage = damage_notice(project_id)
+    skipped = get_state().skipped(project_id) if project_id else ()
     return list(
         worker_banner(
             worker=worker_notice(),
-            damage=damage_notice(project_id),
-            quarantine=quarantine_notice(project_id),
+            damage=damage,
+            # The worker sets a damaged project aside for that very damage: say it once.
+            quarantine=None if damage else quarantine_notice(project_id),
+            skipped=skipped_sentence(len(skipped)) if skipped else None,
         )
     )

@@ -37,6 +37,7 @@ from aistudio.commands.projects import (
     project_views,
     rename_project,
     resolve_project,
+    unreadable_projects,
 )
 from aistudio.commands.rules import recheck, submit
 from aistudio.commands.splits import create_split, delete_split, preview_split
@@ -104,4 +105,5 @@ __all__ = [
     "submit",
     "suggest_experiment_name",
     "training_info",
+    "unreadable_projects",
 ]

@@ -11,10 +11,7 @@ from aistudio.commands.base import (
     validate_data,
 )
 from aistudio.workspace import Workspace, new_id
-from events import (
-    Event,
-    LogCorruptedError,
-)
+from events import Event, EventLogError
 from events.schemas.common import TASKS
 from projections import project as project_projection
 from projections.project import ProjectView
@@ -25,16 +22,27 @@ logger = logging.getLogger(__name__)
 def project_views(workspace: Workspace) -> dict[str, ProjectView]:
     """Every readable project's view (deleted ones included), by id.
 
-    A project whose log is damaged is left out (with a warning), so that it cannot stop work
-    on the others; ``aistudio verify`` names the damage.
+    A project whose log cannot be read is left out, so that it cannot stop work on the others;
+    :func:`unreadable_projects` names them and ``aistudio verify`` the damage.
     """
+    return _scan_projects(workspace)[0]
+
+
+def unreadable_projects(workspace: Workspace) -> dict[str, str]:
+    """Project id -> why its log cannot be read (damaged mid-file, unreadable file), by id."""
+    return _scan_projects(workspace)[1]
+
+
+def _scan_projects(workspace: Workspace) -> tuple[dict[str, ProjectView], dict[str, str]]:
     views: dict[str, ProjectView] = {}
+    unreadable: dict[str, str] = {}
     for project_id in workspace.project_ids():
         try:
             views[project_id] = project_projection.rebuild(log_of(workspace, project_id).read())
-        except LogCorruptedError as exc:
-            logger.warning("skipping project %s: %s", project_id, exc)
-    return views
+        except (EventLogError, OSError) as exc:
+            logger.debug("project %s cannot be read: %s", project_id, exc)
+            unreadable[project_id] = str(exc)
+    return views, unreadable
 
 
 def resolve_project(workspace: Workspace, ref: str) -> str:
@@ -42,18 +50,27 @@ def resolve_project(workspace: Workspace, ref: str) -> str:
     if ref in workspace.project_ids():
         try:
             deleted = project_projection.rebuild(log_of(workspace, ref).read()).deleted
-        except LogCorruptedError:
-            return ref  # damaged: let the caller (verify, events) report it
+        except (EventLogError, OSError):
+            return ref  # cannot be read: let the caller (verify, events) report it
         if not deleted:
             return ref
         raise CommandError(f"project {ref} was deleted")
-    views = {pid: v for pid, v in project_views(workspace).items() if not v.deleted}
+    all_views, unreadable = _scan_projects(workspace)
+    views = {pid: v for pid, v in all_views.items() if not v.deleted}
     matches = [pid for pid, view in views.items() if view.name == ref]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
         raise CommandError(f"several projects are named {ref!r}: use an id ({', '.join(matches)})")
-    raise CommandError(f"no project {ref!r}: see `aistudio project list`")
+    hint = ""
+    if unreadable:
+        ids = ", ".join(sorted(unreadable))
+        hint = (
+            f" ({len(unreadable)} project log{'s' if len(unreadable) > 1 else ''} cannot be "
+            f"read, so {'their names are' if len(unreadable) > 1 else 'its name is'} unknown: "
+            f"{ids}; name it by id)"
+        )
+    raise CommandError(f"no project {ref!r}: see `aistudio project list`{hint}")
 
 
 def create_project(

@@ -43,3 +43,17 @@ def test_cli_submit_limits_nesting_and_size(
     config.write_text('{"a":' * 50 + "1" + "}" * 50)
     out = run("train", "P", "--config", str(config), code=2)
     assert "nests deeper than" in out and len(out.splitlines()) == 1
+
+
+def test_project_list_and_names_say_which_logs_cannot_be_read(
+    workspace: Workspace, run: Callable[..., str]
+) -> None:
+    make_project(workspace, "Good")
+    broken = make_project(workspace, "Broken")
+    path = workspace.events_path(broken)
+    path.write_bytes(b"not json\n" + path.read_bytes())
+    listing = run("project", "list")
+    assert "Good" in listing and f"{broken}  (its log cannot be read" in listing
+    out = run("verify", "Broken", code=2)
+    assert f"cannot be read, so its name is unknown: {broken}; name it by id" in out
+    assert "line 1" in run("verify", broken, code=1)

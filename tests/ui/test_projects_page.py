@@ -251,3 +251,17 @@ def test_friendly_errors(page: ModuleType) -> None:
     assert page.error_field("ProjectCreated: description: too long") == "description"
     assert page.task_info("something_new").label == "Something new"
     assert set(page.TASK_INFO) == set(TASKS)  # every task has a label, an icon and a hint
+
+
+def test_a_project_whose_log_cannot_be_read_is_named_not_hidden(
+    page: ModuleType, ui_workspace: Workspace
+) -> None:
+    good = commands.create_project(ui_workspace, "Good", "classification")
+    broken = commands.create_project(ui_workspace, "Broken", "classification")
+    broken_id = broken.data["project_id"]
+    path = ui_workspace.events_path(broken_id)
+    path.write_bytes(b"not json\n" + path.read_bytes())
+    tree = page.layout()
+    notice = by_id(tree, "projects-damaged")
+    assert broken_id in text_of(notice) and "line 1" in text_of(notice)
+    assert "Good" in text_of(tree) and good.data["project_id"] not in text_of(notice)

@@ -294,3 +294,41 @@ def test_the_banner_names_the_damaged_line_of_the_project_shown(
     assert "this project's log is damaged at line 2" in text(children[0])
     assert "run `aistudio verify`" in text(children[0])
     assert ui_app.banner_children(f"/project/{healthy.data['project_id']}/dataset") == []
+
+
+def test_the_banner_says_when_events_are_not_read_by_this_version(
+    ui_workspace: Workspace,
+) -> None:
+    from aistudio import commands
+    from events import EventLog
+
+    created = commands.create_project(ui_workspace, "Newer", "classification")
+    project_id = created.data["project_id"]
+    path = ui_workspace.events_path(project_id)
+    last = EventLog(path).last_seq()
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(
+            f'{{"seq": {last + 1}, "id": "evt-00000000000000bb", "ts": "2026-11-28T00:00:00.000Z",'
+            ' "type": "TrainingRequested", "v": 2, "actor": "script", "causation": null,'
+            ' "data": {"experiment_id": "exp-0000beef", "name": "x", "config": {}}}\n'
+        )
+    children = ui_app.banner_children(f"/project/{project_id}/train")
+    assert [c.className.split()[-1] for c in children] == ["app-banner-skipped"]
+    assert "1 event of this log is not read by this version" in text(children[0])
+
+
+def test_the_page_of_a_damaged_project_names_the_damage_not_a_missing_project(
+    ui_workspace: Workspace,
+) -> None:
+    from aistudio import commands
+    from ui.components.empty_state import project_not_found
+    from ui.state import get_state
+
+    created = commands.create_project(ui_workspace, "Broken", "classification")
+    project_id = created.data["project_id"]
+    path = ui_workspace.events_path(project_id)
+    path.write_bytes(b"garbage\n" + path.read_bytes())
+    get_state().project_list()
+    page = text(project_not_found(project_id))
+    assert "This project's log is damaged" in page and "line 1" in page
+    assert "No such project" in text(project_not_found("proj-00000000"))

@@ -272,3 +272,38 @@ def test_a_command_whose_check_fails_fails_alone(
     assert end.data["error"] == "the command could not be checked: KeyError: 'options'"
     assert end_types(workspace, project, good.id) == ["JobSucceeded"]
     assert read_quarantine(workspace) == {}
+
+
+def test_a_project_holding_newer_events_never_stops_the_others(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Issue 9, item 4, seen from the worker: a ``TrainingRequested`` of version 2 lacking
+    ``split`` is failed as a command this version cannot run; the other project's import runs,
+    and the newer project's views and verify carry on."""
+    from events import verify_log
+
+    newer = make_project(workspace, "Newer")
+    healthy = make_project(workspace, "Healthy")
+    path = workspace.events_path(newer)
+    last = EventLog(path).last_seq()
+    line = (
+        f'{{"seq": {last + 1}, "id": "evt-00000000000000aa", "ts": "2026-11-28T00:00:00.000Z", '
+        '"type": "TrainingRequested", "v": 2, "actor": "script", "causation": null, '
+        '"data": {"experiment_id": "exp-0000beef", "name": "x", "config": {}}}\n'
+    )
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line)
+    good = commands.request_import(workspace, healthy, digits_folder(tmp_path, 1))
+
+    Worker(workspace).run(once=True)
+
+    assert [e.type for e in terminal_events(workspace, healthy, good.id)] == ["JobSucceeded"]
+    ends = terminal_events(workspace, newer, "evt-00000000000000aa")
+    assert [e.type for e in ends] == ["JobFailed"]
+    assert ends[0].data["reason"] == "invalid_command" and "newer" in ends[0].data["error"]
+    assert read_quarantine(workspace) == {}
+    experiments = commands.experiments_view(workspace, newer)
+    assert experiments.experiments == {}
+    assert [s.seq for s in experiments.skipped] == [last + 1]
+    report = verify_log(path)
+    assert any(p.seq == last + 1 and p.unreadable for p in report.problems)

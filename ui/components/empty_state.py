@@ -34,3 +34,22 @@ def not_found(what: str) -> html.Div:
         f"This {what} does not exist or was deleted.",
         dbc.Button("Back to projects", href="/", color="primary"),
     )
+
+
+def damaged_log(project_id: str | None, damage: str) -> html.Div:
+    """The page of a project whose log cannot be read: the damage, naming its line."""
+    return empty_state(
+        "exclamation-octagon",
+        "This project's log is damaged",
+        f"{damage}. Nothing was changed: run `aistudio verify {project_id}` to see the damage.",
+        dbc.Button("Back to projects", href="/", color="primary"),
+    )
+
+
+def project_not_found(project_id: str | None) -> html.Div:
+    """The page of a project that cannot be shown: its log's damage when that is why (the
+    project exists but its log could not be read), else "no such project"."""
+    from ui.state import get_state  # the app's state; this module is imported before it is made
+
+    damage = get_state().damage(project_id) if project_id else None
+    return not_found("project") if damage is None else damaged_log(project_id, damage)

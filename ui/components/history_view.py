@@ -26,7 +26,7 @@ from dash.exceptions import PreventUpdate
 
 from events import Event, LogCorruptedError
 from projections.base import SkippedEvent
-from ui.components.empty_state import empty_state, not_found
+from ui.components.empty_state import damaged_log, project_not_found
 from ui.components.history_log import EventIndex, EventRow, Query, event_index
 from ui.components.history_summary import ACTOR_ICONS, CATEGORIES, category, describe
 from ui.components.sidebar import project_page_path
@@ -620,16 +620,6 @@ def filters(project_id: str, index: EventIndex) -> dbc.Row:
     )
 
 
-def damaged_log(project_id: str | None, damage: str) -> html.Div:
-    """The page of a project whose log cannot be read: the damage, naming its line."""
-    return empty_state(
-        "exclamation-octagon",
-        "This project's log is damaged",
-        f"{damage}. Nothing was changed: run `aistudio verify {project_id}` to see the damage.",
-        dbc.Button("Back to projects", href="/", color="primary"),
-    )
-
-
 def skipped_notice(skipped: Sequence[SkippedEvent]) -> html.Div:
     """The events the views did not read (kept in the log): one line each, with a link that
     selects the event; an empty block when there are none."""
@@ -678,8 +668,7 @@ def history_layout(project_id: str | None, seq: Any = None) -> html.Div:
     except LogCorruptedError as exc:
         return damaged_log(project_id, str(exc))
     if index is None or project_id is None:
-        damage = get_state().damage(project_id)
-        return not_found("project") if damage is None else damaged_log(project_id, damage)
+        return project_not_found(project_id)
     selected = parse_seq(seq)
     header = html.Div(
         [

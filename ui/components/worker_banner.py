@@ -7,7 +7,9 @@ from (serve's worker supervisor, the project's log check, the worker's quarantin
   restarting in 4 s", or "no worker is running: start `aistudio worker`");
 - ``damage``: the current project's log is damaged ("this project's log is damaged at line 7:
   run `aistudio verify`");
-- ``quarantine``: the worker has set the current project aside (the worker's reason).
+- ``quarantine``: the worker has set the current project aside (the worker's reason);
+- ``skipped``: events of the current project's log that this version does not read (kept in the
+  log, skipped by the views; the History page lists them).
 """
 
 from __future__ import annotations
@@ -39,8 +41,21 @@ def _alert(kind: str, text: str, icon: str, color: str) -> dbc.Alert:
     )
 
 
+def skipped_sentence(count: int) -> str:
+    """The banner's sentence for ``count`` events the views do not read."""
+    events = f"{count:,} event{'s' if count != 1 else ''} of this log"
+    verb = "is" if count == 1 else "are"
+    return (
+        f"{events} {verb} not read by this version (kept in the log, skipped by every view): "
+        "the History page lists them"
+    )
+
+
 def worker_banner(
-    worker: str | None = None, damage: str | None = None, quarantine: str | None = None
+    worker: str | None = None,
+    damage: str | None = None,
+    quarantine: str | None = None,
+    skipped: str | None = None,
 ) -> list[dbc.Alert]:
     """The alerts to show above the page (an empty list when there is nothing to say).
 
@@ -48,6 +63,7 @@ def worker_banner(
         worker: why no job runs (no worker alive), or None.
         damage: the current project's damaged-log sentence, or None.
         quarantine: why the worker set the current project aside, or None.
+        skipped: the sentence about events the views do not read, or None.
 
     Returns:
         One alert per sentence given, most severe first.
@@ -59,4 +75,6 @@ def worker_banner(
         alerts.append(_alert("quarantine", quarantine, "bi-sign-stop-fill", "warning"))
     if worker:
         alerts.append(_alert("worker", worker, "bi-exclamation-triangle-fill", "warning"))
+    if skipped:
+        alerts.append(_alert("skipped", skipped, "bi-info-circle-fill", "info"))
     return alerts

@@ -44,7 +44,7 @@ from ui.components.dataset_actions import (
 from ui.components.dataset_charts import histogram_figure
 from ui.components.dataset_grid import PAGE_SIZE, GridQuery, subset_options
 from ui.components.dataset_import import import_panel, upload_status
-from ui.components.empty_state import empty_state, not_found
+from ui.components.empty_state import empty_state, project_not_found
 from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at, time_travel_banner
 from ui.state import get_state
@@ -66,7 +66,7 @@ def layout(project_id: str | None = None, at: str | None = None, **_query: str) 
     state = get_state()
     project = state.live_project(project_id) if project_id else None
     if project is None or project_id is None:
-        return not_found("project")
+        return project_not_found(project_id)
     page_path = project_page_path(project_id, "dataset")
     seq = parse_at(at)
     banner: Component | None = None

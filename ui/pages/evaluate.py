@@ -36,7 +36,7 @@ from projections.evaluations import EvaluationEntry, EvaluationsView
 from projections.experiments import ExperimentsView
 from projections.jobs import JobsView
 from ui.components.confirm import delete_modal, dialog_error
-from ui.components.empty_state import empty_state, not_found
+from ui.components.empty_state import empty_state, project_not_found
 from ui.components.evaluation_charts import metrics_section
 from ui.components.evaluation_form import (
     cancel_evaluation,
@@ -474,7 +474,7 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
     state = get_state()
     project = state.live_project(project_id) if project_id else None
     if not project_id or project is None:
-        return not_found("project")
+        return project_not_found(project_id)
     task = project.task
     if task not in SUPPORTED_TASKS:
         return html.Div(

@@ -30,7 +30,7 @@ from aistudio.commands import CommandError
 from projections.experiments import ExperimentsView
 from projections.exports import ExportsView
 from projections.jobs import JobsView
-from ui.components.empty_state import not_found
+from ui.components.empty_state import project_not_found
 from ui.components.experiment_pages import (
     action_outcome,
     chosen_experiment,
@@ -265,7 +265,7 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
     state = get_state()
     project = state.live_project(project_id) if project_id else None
     if not project_id or project is None:
-        return not_found("project")
+        return project_not_found(project_id)
     at = parse_at(query.get("at"))
     if at is not None:
         return _time_travel_layout(project_id, at, query.get("experiment"))

@@ -199,13 +199,18 @@ def sorted_projects(
 
 
 def list_signature(
-    projects: list[ProjectView], sort: str | None, search: str | None, now: datetime
+    projects: list[ProjectView],
+    sort: str | None,
+    search: str | None,
+    now: datetime,
+    damaged: dict[str, str] | None = None,
 ) -> list[Any]:
     """What the rendered list depends on: when it is unchanged, nothing is re-rendered."""
     return [
         sort,
         search,
         [[p.project_id, p.seq, time_ago(p.last_activity_ts, now)] for p in projects],
+        sorted((damaged or {}).items()),
     ]
 
 
@@ -324,8 +329,44 @@ def project_card(project: ProjectView, now: datetime) -> dbc.Col:
     )
 
 
-def render_list(projects: list[ProjectView], shown: list[ProjectView], now: datetime) -> Component:
-    """The cards of ``shown``, or the right empty state."""
+def damaged_projects(damaged: dict[str, str]) -> Component | None:
+    """An alert naming the projects whose log cannot be read (None when there are none)."""
+    if not damaged:
+        return None
+    items = [
+        html.Li([html.Code(project_id), f": {reason}"], className="small")
+        for project_id, reason in sorted(damaged.items())
+    ]
+    count = len(damaged)
+    return dbc.Alert(
+        [
+            html.Div(
+                [
+                    html.I(className="bi bi-exclamation-octagon-fill me-2"),
+                    f"{count} project{'s' if count != 1 else ''} cannot be read: "
+                    "nothing was changed; run `aistudio verify PROJECT` to see the damage",
+                ],
+                className="fw-semibold mb-1",
+            ),
+            html.Ul(items, className="mb-0"),
+        ],
+        color="danger",
+        id="projects-damaged",
+        className="mb-3",
+    )
+
+
+def render_list(
+    projects: list[ProjectView],
+    shown: list[ProjectView],
+    now: datetime,
+    damaged: dict[str, str] | None = None,
+) -> Component:
+    """The cards of ``shown`` (or the right empty state), after the projects that cannot be
+    read."""
+    notice = damaged_projects(damaged or {})
+    if notice is not None:
+        return html.Div([notice, render_list(projects, shown, now)])
     if not projects:
         return empty_state(
             "folder-plus",
@@ -457,6 +498,7 @@ def layout(**_query: str) -> html.Div:
     """The page: header, the project list with its toolbar, the New project card, dialogs."""
     now = datetime.now(timezone.utc)
     projects = get_state().project_list()
+    damaged = get_state().damaged()
     sort, search = "activity", ""
     shown = sorted_projects(projects, sort, search)
     toolbar = html.Div(
@@ -488,7 +530,7 @@ def layout(**_query: str) -> html.Div:
     )
     return html.Div(
         [
-            dcc.Store(id="projects-sig", data=list_signature(shown, sort, search, now)),
+            dcc.Store(id="projects-sig", data=list_signature(shown, sort, search, now, damaged)),
             dcc.Store(id="projects-version", data=0),
             dcc.Store(id="projects-rename-target"),
             dcc.Store(id="projects-delete-target"),
@@ -516,7 +558,12 @@ def layout(**_query: str) -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(
-                        [toolbar, html.Div(render_list(projects, shown, now), id="projects-list")],
+                        [
+                            toolbar,
+                            html.Div(
+                                render_list(projects, shown, now, damaged), id="projects-list"
+                            ),
+                        ],
                         lg=8,
                         xl=9,
                     ),
@@ -549,12 +596,14 @@ def refresh_list(
 ) -> tuple[Component, list[Any], str]:
     """Re-render the list when a project changed (here or elsewhere) or the view options did."""
     now = datetime.now(timezone.utc)
-    projects = get_state().project_list()
+    state = get_state()
+    projects = state.project_list()
+    damaged = state.damaged()
     shown = sorted_projects(projects, sort, search)
-    fresh = list_signature(shown, sort, search, now)
+    fresh = list_signature(shown, sort, search, now, damaged)
     if fresh == signature:
         raise PreventUpdate
-    return render_list(projects, shown, now), fresh, summary_text(projects)
+    return render_list(projects, shown, now, damaged), fresh, summary_text(projects)
 
 
 @callback(Output("projects-new-task-help", "children"), Input("projects-new-task", "value"))

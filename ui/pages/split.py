@@ -27,7 +27,7 @@ from aistudio.commands import CommandError
 from projections.dataset import DatasetView
 from projections.splits import SplitEntry, SplitsView
 from ui.components.confirm import DeleteStep, delete_dialog_callback, delete_modal, delete_step
-from ui.components.empty_state import empty_state, not_found
+from ui.components.empty_state import empty_state, project_not_found
 from ui.components.sidebar import project_page_path
 from ui.components.theme import themed
 from ui.components.time_travel import parse_at, time_travel_banner
@@ -782,7 +782,7 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
     """The page for ``project_id``; ``?at=SEQ`` shows it as of that event, read-only."""
     state = get_state()
     if not project_id or state.live_project(project_id) is None:
-        return not_found("project")
+        return project_not_found(project_id)
     at = parse_at(query.get("at"))
     if at is not None:
         return _time_travel_layout(project_id, at)

@@ -33,7 +33,7 @@ from aistudio.commands import CommandError, TaskTrainingInfo
 from projections.dataset import DatasetView
 from projections.experiments import ExperimentEntry, ExperimentsView
 from ui.components.confirm import dialog_error
-from ui.components.empty_state import empty_state, not_found
+from ui.components.empty_state import empty_state, project_not_found
 from ui.components.experiment_pages import (
     action_button,
     action_outcome,
@@ -721,7 +721,7 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
     state = get_state()
     project = state.live_project(project_id) if project_id else None
     if not project_id or project is None:
-        return not_found("project")
+        return project_not_found(project_id)
     info = task_info(project_id)
     if info is None:
         return html.Div(
