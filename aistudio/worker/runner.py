@@ -58,6 +58,17 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 _INTERRUPTED = "interrupted: the worker was stopped while this job ran; run it again"
 
 
+def _storable(text: str) -> str:
+    """``text`` as the UTF-8 log can store it: an error quoting a file name of bytes that are not
+    UTF-8 (surrogate-escaped by Python) shows them as ``\\udce9`` escapes instead of making the
+    job's end impossible to append."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def command_problem(command: Event) -> str | None:
     """Why ``command`` cannot be run as a job, or None when it can."""
     if command.type not in registry:
@@ -86,7 +97,8 @@ def run_job(workspace: Workspace, project_id: str, job_id: str) -> str:
 
     def end(event_type: str, data: dict[str, object], extra: list[NewEvent] | None = None) -> None:
         _Ending.writing = True
-        final = NewEvent(event_type, {"job_id": job_id, **data}, actor="job", causation=job_id)
+        text = {k: _storable(v) if isinstance(v, str) else v for k, v in data.items()}
+        final = NewEvent(event_type, {"job_id": job_id, **text}, actor="job", causation=job_id)
         log.append_many([*(extra or []), final])
 
     _Ending.writing = False

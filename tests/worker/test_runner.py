@@ -74,3 +74,23 @@ def test_sigterm_while_the_job_works_ends_it_as_worker_lost(
     second = request_import(workspace, project_id, tmp_path / "src").job_id
     assert runner.run_job(workspace, project_id, second) == "failed"
     assert _ends(workspace, project_id, second) == [("JobFailed", "worker_lost")]
+
+
+def test_an_error_quoting_a_name_that_is_not_utf8_still_ends_the_job(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An internal error whose message or traceback quotes ``caf\\xe9.png`` (a surrogate-escaped
+    name) could not be stored, so the job had no end; it is stored with the bytes escaped."""
+    write_png(tmp_path / "src" / "cat" / "a.png")
+    project_id = make_project(workspace)
+    job_id = request_import(workspace, project_id, tmp_path / "src").job_id
+
+    def fails(_ctx: JobContext) -> JobResult:
+        raise OSError(f"cannot open {tmp_path}/caf\udce9.png")
+
+    monkeypatch.setattr(runner, "resolve_handler", lambda _type: fails)
+    assert runner.run_job(workspace, project_id, job_id) == "failed"
+    ends = [e for e in events_of(workspace, project_id) if e.type in ENDS]
+    assert [e.type for e in ends] == ["JobFailed"]
+    assert "caf\\udce9.png" in ends[0].data["error"]
+    assert "caf\\udce9.png" in ends[0].data["traceback"]
