@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,12 +47,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.slow
-def test_sigterm_to_the_worker_ends_a_run_with_loader_workers_as_worker_lost(
-    workspace: Workspace, tmp_path: Path
-) -> None:
+@dataclass
+class LoaderRun:
+    """A training job running under a real worker, its loader workers started."""
+
+    project_id: str
+    job_id: str
+    worker: subprocess.Popen[bytes]
+    job_pid: int
+
+
+@contextmanager
+def loader_run(workspace: Workspace, tmp_path: Path, name: str) -> Iterator[LoaderRun]:
+    """Start :data:`LOADER_RUN` under a worker process and wait for its first epoch and its two
+    loader workers; on the way out, nothing of it is left running."""
     project_id = digits_project(workspace, tmp_path)
-    command = commands.request_training(workspace, project_id, "loaders", "default", LOADER_RUN)
+    command = commands.request_training(workspace, project_id, name, "default", LOADER_RUN)
     exp = command.data["experiment_id"]
     worker = worker_process(workspace)
     job_pid: int | None = None
@@ -61,18 +75,34 @@ def test_sigterm_to_the_worker_ends_a_run_with_loader_workers_as_worker_lost(
         (started,) = of_job(workspace, project_id, command.id, "JobStarted")
         job_pid = int(started.data["pid"])
         wait_until(lambda: len(_children(job_pid)) >= 2, timeout_s=30, what="the loader workers")
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=60) == 0
+        yield LoaderRun(project_id, command.id, worker, job_pid)
     finally:
         if worker.poll() is None:
-            kill_group(worker.pid)
-            worker.wait(timeout=30)
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                kill_group(worker.pid)
+                worker.wait(timeout=30)
         if job_pid is not None:
             kill_group(job_pid)
-    (end,) = terminal_events(workspace, project_id, command.id)
+
+
+def _ended_as_interrupted(workspace: Workspace, run: LoaderRun) -> None:
+    (end,) = terminal_events(workspace, run.project_id, run.job_id)
     assert end.type == "JobFailed", end.data
     assert end.data["reason"] == "worker_lost", end.data
     assert end.data["error"].startswith("interrupted"), end.data
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_worker_ends_a_run_with_loader_workers_as_worker_lost(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    with loader_run(workspace, tmp_path, "loaders") as run:
+        run.worker.send_signal(signal.SIGTERM)
+        assert run.worker.wait(timeout=60) == 0
+    _ended_as_interrupted(workspace, run)
 
 
 @pytest.mark.slow
@@ -81,31 +111,11 @@ def test_sigterm_to_the_jobs_whole_process_group_still_ends_it_as_worker_lost(
 ) -> None:
     # What systemd stopping a unit, or `kill -- -PGID`, does: every process of the job's group,
     # its loader workers too, gets the signal at once.
-    project_id = digits_project(workspace, tmp_path)
-    command = commands.request_training(workspace, project_id, "group", "default", LOADER_RUN)
-    exp = command.data["experiment_id"]
-    worker = worker_process(workspace)
-    job_pid: int | None = None
-    try:
+    with loader_run(workspace, tmp_path, "group") as run:
+        os.killpg(run.job_pid, signal.SIGTERM)
         wait_until(
-            lambda: bool(of_experiment(workspace, project_id, exp, "EpochCompleted")),
-            timeout_s=90,
-            what="the first epoch",
-        )
-        (started,) = of_job(workspace, project_id, command.id, "JobStarted")
-        job_pid = int(started.data["pid"])
-        wait_until(lambda: len(_children(job_pid)) >= 2, timeout_s=30, what="the loader workers")
-        os.killpg(job_pid, signal.SIGTERM)
-        wait_until(
-            lambda: bool(terminal_events(workspace, project_id, command.id)),
+            lambda: bool(terminal_events(workspace, run.project_id, run.job_id)),
             timeout_s=60,
             what="the end of the interrupted job",
         )
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
-        if job_pid is not None:
-            kill_group(job_pid)
-    (end,) = terminal_events(workspace, project_id, command.id)
-    assert end.type == "JobFailed", end.data
-    assert end.data["reason"] == "worker_lost", end.data
+    _ended_as_interrupted(workspace, run)
