@@ -55,6 +55,10 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "literal_error": lambda ctx: f"must be {ctx.get('expected')}",
     "enum": lambda ctx: f"must be {ctx.get('expected')}",
     "string_pattern_mismatch": lambda ctx: "is not in the expected form",
+    "union_tag_invalid": lambda ctx: (
+        f"kind {ctx.get('tag')!r} is not one of {ctx.get('expected_tags')}"
+    ),
+    "union_tag_not_found": lambda ctx: f"needs a {ctx.get('discriminator', 'kind')}",
 }
 
 

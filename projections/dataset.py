@@ -7,16 +7,25 @@ images of a class share one string, which makes label comparisons identity check
 100k images by label: 4 ms instead of 30 ms) and saves a string per image. File extensions are
 interned too (a string per image saved, and one object less to touch per relabel).
 
-Invariants after every event: every label in use is in ``classes`` and ``label_counts`` has
-one entry per class (0 allowed); ``unlabeled`` counts the images with neither a label nor a
-value; ``splits`` only names images that are in ``images``.
+Annotations (DESIGN §3b): a classification label and a regression value live in ``label`` and
+``value`` (as ``LabelChanged`` always set them); every other kind (boxes, instances, masks,
+anomaly states, rotated boxes) lives whole in ``structured``, the annotation's normalised JSON as
+the event carried it (shared, never changed: do not change it). ``ImageEntry.annotation`` gives
+any kind the same way. ``AnnotationsSet`` (an import's batch) and ``AnnotationChanged`` (a
+person's edit) replace an image's annotation as a whole.
+
+Invariants after every event: every label and object class in use is in ``classes``;
+``label_counts`` has one entry per class (0 allowed) counting the images labelled with it, and
+``object_counts`` the objects of each class; ``unlabeled`` counts the images that are not
+annotated (no label, no value, no structured annotation; an image with zero boxes is annotated:
+a negative); ``splits`` only names images that are in ``images``.
 """
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import contains, eq, itemgetter
@@ -47,6 +56,25 @@ class ImageEntry(NamedTuple):
     value: float | None
     added_seq: int
     """Seq of the ``ImagesAdded`` event that added the image."""
+    structured: Mapping[str, Any] | None = None
+    """The annotation of a kind other than ``label`` and ``value`` (normalised JSON), or None."""
+
+    @property
+    def annotation(self) -> Mapping[str, Any] | None:
+        """The image's annotation as DESIGN §3b writes it (``{"kind": …}``), None when the image
+        is not annotated."""
+        if self.structured is not None:
+            return self.structured
+        if self.label is not None:
+            return {"kind": "label", "label": self.label}
+        if self.value is not None:
+            return {"kind": "value", "value": self.value}
+        return None
+
+    @property
+    def annotated(self) -> bool:
+        """Whether the image has an annotation (of any kind; zero objects counts)."""
+        return self.label is not None or self.value is not None or self.structured is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +104,9 @@ class DatasetView(SharedContainers):
         by_sha: sha256 -> image id (to find duplicates).
         classes: the ordered class names.
         label_counts: class -> number of images with that label (every class, 0 allowed).
-        unlabeled: number of images with neither a label nor a value.
+        object_counts: class -> number of objects of that class in structured annotations
+            (every class, 0 allowed).
+        unlabeled: number of images that are not annotated.
         splits: split name -> {image id: subset} (subset is ``train``, ``val`` or ``test``),
             in import order.
         imports: one summary per completed import, oldest first.
@@ -87,6 +117,7 @@ class DatasetView(SharedContainers):
     by_sha: dict[str, str] = field(default_factory=dict)
     classes: list[str] = field(default_factory=list)
     label_counts: dict[str, int] = field(default_factory=dict)
+    object_counts: dict[str, int] = field(default_factory=dict)
     unlabeled: int = 0
     splits: dict[str, dict[str, str]] = field(default_factory=dict)
     imports: list[ImportSummary] = field(default_factory=list)
@@ -99,6 +130,7 @@ class DatasetView(SharedContainers):
         "by_sha": dict.copy,
         "classes": list.copy,
         "label_counts": dict.copy,
+        "object_counts": dict.copy,
         "splits": _copy_splits,
         "imports": list.copy,
     }
@@ -121,7 +153,7 @@ class DatasetView(SharedContainers):
         milliseconds for 100,000 images).
 
         Args:
-            label: a class name, or :data:`UNLABELED` for images with neither label nor value.
+            label: a class name, or :data:`UNLABELED` for images that are not annotated.
             subset: ``train``, ``val`` or ``test`` of ``split`` (needs ``split``).
             split: only images that are members of this split (none when it does not exist).
             name_contains: case-insensitive part of the file name.
@@ -141,7 +173,7 @@ class DatasetView(SharedContainers):
         if label is not None:
             entries = images.values() if ids is images else map(images.__getitem__, ids)
             if label == UNLABELED:
-                keep = map(eq, map(_LABEL_VALUE, entries), repeat((None, None)))
+                keep = map(eq, map(_ANNOTATION_FIELDS, entries), repeat((None, None, None)))
             else:
                 keep = map(eq, map(_LABEL, entries), repeat(label))
             ids = list(compress(ids, keep))
@@ -178,37 +210,51 @@ _RECORD = itemgetter(
     "image_id", "sha256", "ext", "filename", "width", "height", "size_bytes", "label", "value"
 )
 # The containers each hot handler changes (owned first when shared with a copy).
-_ADDED_CHANGES = ("images", "by_sha", "classes", "label_counts")
-_RELABEL_CHANGES = ("images", "classes", "label_counts")
+_ADDED_CHANGES = ("images", "by_sha", "classes", "label_counts", "object_counts")
+_RELABEL_CHANGES = ("images", "classes", "label_counts", "object_counts")
 _intern = sys.intern
 _ID = itemgetter(0)
 _SHA = itemgetter(1)
 _FILENAME = itemgetter(3)
 _LABEL = itemgetter(7)
-_LABEL_VALUE = itemgetter(7, 8)
+_ANNOTATION_FIELDS = itemgetter(7, 8, 10)
+_ANNOTATION_CHANGES = ("images", "classes", "label_counts", "object_counts")
 
 
 def _forget(view: DatasetView, old: ImageEntry) -> None:
-    """Take ``old``'s label (or unlabeled state) out of the counts (containers owned)."""
+    """Take ``old``'s annotation (or unannotated state) out of the counts (containers owned)."""
     if old.label is not None:
         view.label_counts[old.label] -= 1
+    elif old.structured is not None:
+        counts = view.object_counts
+        for obj in old.structured.get("objects") or ():
+            counts[obj["class"]] -= 1
     elif old.value is None:
         view.unlabeled -= 1
 
 
+def _add_class(view: DatasetView, name: str) -> None:
+    view.classes.append(name)
+    view.label_counts[name] = 0
+    view.object_counts[name] = 0
+
+
 def _count(view: DatasetView, entry: ImageEntry) -> None:
-    """Add ``entry``'s label (or unlabeled state) to the counts (containers owned)."""
+    """Add ``entry``'s annotation (or unannotated state) to the counts (containers owned)."""
     label = entry.label
-    if label is None:
-        if entry.value is None:
-            view.unlabeled += 1
-        return
-    n = view.label_counts.get(label)
-    if n is None:
-        view.classes.append(label)
-        view.label_counts[label] = 1
-    else:
-        view.label_counts[label] = n + 1
+    if label is not None:
+        if label not in view.label_counts:
+            _add_class(view, label)
+        view.label_counts[label] += 1
+    elif entry.structured is not None:
+        counts = view.object_counts
+        for obj in entry.structured.get("objects") or ():
+            name = obj["class"]
+            if name not in counts:
+                _add_class(view, name)
+            counts[name] += 1
+    elif entry.value is None:
+        view.unlabeled += 1
 
 
 @projection.on("ImagesAdded")
@@ -222,7 +268,19 @@ def _images_added(view: DatasetView, event: Event) -> DatasetView:
     entries = [
         _new_entry(
             ImageEntry,
-            (i, sha, _intern(ext), f, w, h, n, None if lb is None else _intern(lb), val, seq),
+            (
+                i,
+                sha,
+                _intern(ext),
+                f,
+                w,
+                h,
+                n,
+                None if lb is None else _intern(lb),
+                val,
+                seq,
+                None,
+            ),
         )
         for i, sha, ext, f, w, h, n, lb, val in rows
     ]
@@ -242,11 +300,9 @@ def _images_added(view: DatasetView, event: Event) -> DatasetView:
                 view.unlabeled += sum(1 for e in entries if e[7] is None and e[8] is None)
             counts = view.label_counts
             for label, n in tally.items():
-                if label in counts:
-                    counts[label] += n
-                else:
-                    view.classes.append(label)
-                    counts[label] = n
+                if label not in counts:
+                    _add_class(view, label)
+                counts[label] += n
             return view
         for image_id in ids:  # the same id twice in the batch: undo, then one by one
             images.pop(image_id, None)
@@ -266,13 +322,19 @@ def _images_added(view: DatasetView, event: Event) -> DatasetView:
 
 @projection.on("ClassesDefined")
 def _classes_defined(view: DatasetView, event: Event) -> DatasetView:
-    view._own("classes", "label_counts")
+    view._own("classes", "label_counts", "object_counts")
     old = view.label_counts
+    old_objects = view.object_counts
     classes = [_intern(c) for c in event.data["classes"]]
     listed = set(classes)
-    classes.extend(c for c in view.classes if c not in listed and old.get(c, 0) > 0)
+    classes.extend(
+        c
+        for c in view.classes
+        if c not in listed and (old.get(c, 0) > 0 or old_objects.get(c, 0) > 0)
+    )
     view.classes = classes
     view.label_counts = {c: old.get(c, 0) for c in classes}
+    view.object_counts = {c: old_objects.get(c, 0) for c in classes}
     return view
 
 
@@ -295,8 +357,10 @@ def _label_changed(view: DatasetView, event: Event) -> DatasetView:
     if label is not None:
         label = _intern(label)
     old_label = old[7]
-    if label is old_label and value == old[8]:  # labels are interned: ``is`` is ``==``
+    if label is old_label and value == old[8] and old[10] is None:  # interned: ``is`` is ``==``
         return view
+    if old[10] is not None:  # a structured annotation replaced by a label: the general way
+        return _annotate(view, old, label, value, None)
     shared = view._shared
     if shared and not shared.isdisjoint(_RELABEL_CHANGES):
         view._own(*_RELABEL_CHANGES)
@@ -309,15 +373,71 @@ def _label_changed(view: DatasetView, event: Event) -> DatasetView:
         try:
             counts[label] += 1
         except KeyError:  # a new class
-            view.classes.append(label)
+            _add_class(view, label)
             counts[label] = 1
     elif value is None:
         view.unlabeled += 1
     # Fields one by one: a fifth faster than ``(*old[:7], label, value, old[9])``.
     view.images[image_id] = _new_entry(
-        ImageEntry, (old[0], old[1], old[2], old[3], old[4], old[5], old[6], label, value, old[9])
+        ImageEntry,
+        (old[0], old[1], old[2], old[3], old[4], old[5], old[6], label, value, old[9], None),
     )
     return view
+
+
+def _annotate(
+    view: DatasetView,
+    old: ImageEntry,
+    label: str | None,
+    value: float | None,
+    structured: Mapping[str, Any] | None,
+) -> DatasetView:
+    """Give ``old``'s image a new annotation (containers owned here), counts kept exact."""
+    view._own(*_ANNOTATION_CHANGES)
+    _forget(view, old)
+    entry = old._replace(label=label, value=value, structured=structured)
+    view.images[old.image_id] = entry
+    _count(view, entry)
+    return view
+
+
+def _annotation_fields(
+    annotation: Mapping[str, Any] | None,
+) -> tuple[str | None, float | None, Mapping[str, Any] | None]:
+    """``(label, value, structured)`` of an annotation (DESIGN §3b's JSON), for an entry."""
+    if annotation is None:
+        return None, None, None
+    kind = annotation.get("kind")
+    if kind == "label":
+        return _intern(annotation["label"]), None, None
+    if kind == "value":
+        return None, float(annotation["value"]), None
+    if not all(isinstance(obj["class"], str) for obj in annotation.get("objects") or ()):
+        raise ValueError("an object's class is not a name")  # unreadable: before any change
+    return None, None, annotation
+
+
+@projection.on("AnnotationsSet")
+def _annotations_set(view: DatasetView, event: Event) -> DatasetView:
+    images = view.images
+    fields = [
+        (old, _annotation_fields(annotation))
+        for image_id, annotation in event.data["annotations"].items()
+        if (old := images.get(image_id)) is not None
+    ]
+    for old, (label, value, structured) in fields:
+        _annotate(view, view.images[old.image_id], label, value, structured)
+    return view
+
+
+@projection.on("AnnotationChanged")
+def _annotation_changed(view: DatasetView, event: Event) -> DatasetView:
+    data = event.data
+    old = view.images.get(data["image_id"])
+    if old is None:
+        return view
+    label, value, structured = _annotation_fields(data["annotation"])
+    return _annotate(view, old, label, value, structured)
 
 
 @projection.on("ImageRemoved")

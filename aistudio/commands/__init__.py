@@ -9,6 +9,7 @@ re-checks a command it claims with :func:`recheck`. Torch-free: the web process 
 
 from __future__ import annotations
 
+from aistudio.commands.annotations import change_annotation
 from aistudio.commands.base import CommandError, events_of, file_sha256, project_task
 from aistudio.commands.datasets import (
     IMPORT_FORMATS,
@@ -71,6 +72,7 @@ __all__ = [
     "TrainingConfigError",
     "TrainingPlan",
     "cancel_training",
+    "change_annotation",
     "change_label",
     "check_training",
     "create_project",

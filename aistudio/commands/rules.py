@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aistudio.commands.annotations import change_annotation
 from aistudio.commands.base import CommandError, validate_data
 from aistudio.commands.datasets import (
     change_label,
@@ -67,6 +68,7 @@ JOB_ONLY_TYPES = frozenset(
         "JobFailed",
         "JobCancelled",
         "ImagesAdded",
+        "AnnotationsSet",
         "ClassesDefined",
         "ImportSkipped",
         "ImportCompleted",
@@ -158,6 +160,9 @@ RULES: dict[str, Rule] = {
         lambda ws, p, d, a: change_label(ws, p, d["image_id"], d["label"], d["value"], a)
     ),
     "ImageRemoved": Rule(lambda ws, p, d, a: remove_image(ws, p, d["image_id"], a)),
+    "AnnotationChanged": Rule(
+        lambda ws, p, d, a: change_annotation(ws, p, d["image_id"], d["annotation"], a)
+    ),
     "SplitDeleted": Rule(lambda ws, p, d, a: delete_split(ws, p, d["name"], a)),
 }
 

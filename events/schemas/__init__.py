@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from events.schemas import dataset, evaluation, export, jobs, project, split, training
+from events.schemas import (
+    annotation,
+    dataset,
+    evaluation,
+    export,
+    jobs,
+    project,
+    split,
+    training,
+)
 
-__all__ = ["dataset", "evaluation", "export", "jobs", "project", "split", "training"]
+__all__ = ["annotation", "dataset", "evaluation", "export", "jobs", "project", "split", "training"]

@@ -331,6 +331,16 @@ _CHANGES = [
     ("ClassesDefined", {"classes": ["dog", "emu"]}),
     ("LabelChanged", {"image_id": image_id(1), "label": "emu"}),
     ("LabelChanged", {"image_id": image_id(3), "value": 2.0}),
+    (
+        "AnnotationsSet",
+        {
+            "annotations": {
+                image_id(2): {"kind": "boxes", "objects": [{"class": "dog", "box": [1, 1, 5, 5]}]},
+                image_id(3): {"kind": "boxes", "objects": []},
+            }
+        },
+    ),
+    ("AnnotationChanged", {"image_id": image_id(2), "annotation": None}),
     ("ImageRemoved", {"image_id": image_id(1)}),
     ("SplitCreated", split_data("s", [image_id(1)], [], [])),
     ("SplitCreated", split_data("new", [image_id(2)], [], [])),

@@ -464,6 +464,8 @@ def test_every_event_type_of_the_golden_log_has_a_readable_summary() -> None:
         "xpt-0c0ffee1 onnx validated: max diff 2.1e-06, agreement 100% on 32 images"
     )
     assert by_type["EvaluationRequested"] == "evaluate exp-0badcafe (best) on val + test"
+    assert by_type["AnnotationsSet"] == "9 images annotated, 5 objects"
+    assert by_type["AnnotationChanged"] == "img-00c0ffee: 1 object (7)"
 
 
 def test_summaries_of_each_kind() -> None:

@@ -36,6 +36,8 @@ _DATASET_TYPES = frozenset(
         "ImportSkipped",
         "ImportCompleted",
         "LabelChanged",
+        "AnnotationsSet",
+        "AnnotationChanged",
         "ImageRemoved",
     }
 )
@@ -163,6 +165,37 @@ def _label_changed(data: dict[str, Any]) -> str:
     return f"{image}: label cleared"
 
 
+def _annotation_text(annotation: Any) -> str:
+    """One annotation in a few words: ``3 objects (cat, dog)``, ``good``, ``mask``, ``→ cat``."""
+    if not isinstance(annotation, dict):
+        return "not annotated"
+    kind = annotation.get("kind")
+    if kind == "label":
+        return f"→ {annotation.get('label')}"
+    if kind == "value":
+        return f"→ {annotation.get('value')}"
+    if kind == "anomaly":
+        defect = annotation.get("defect_type")
+        return str(annotation.get("state")) + (f" ({defect})" if defect else "")
+    if kind == "semantic":
+        return "mask"
+    objects = annotation.get("objects") or []
+    names = sorted({str(o.get("class")) for o in objects if isinstance(o, dict)})
+    shown = f" ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})" if names else ""
+    return f"{_plural(len(objects), 'object')}{shown}"
+
+
+def _annotations_set(data: dict[str, Any]) -> str:
+    annotations = data.get("annotations") or {}
+    objects = sum(len(a.get("objects") or []) for a in annotations.values() if isinstance(a, dict))
+    text = f"{_plural(len(annotations), 'image')} annotated"
+    return f"{text}, {_plural(objects, 'object')}" if objects else text
+
+
+def _annotation_changed(data: dict[str, Any]) -> str:
+    return f"{data['image_id']}: {_annotation_text(data.get('annotation'))}"
+
+
 def _split_created(data: dict[str, Any]) -> str:
     assignments = data.get("assignments") or {}
     counts = " · ".join(f"{subset} {len(assignments.get(subset, []))}" for subset in _SUBSETS)
@@ -270,6 +303,8 @@ _SUMMARIES: dict[str, Any] = {
     "ImportSkipped": _import_skipped,
     "ImportCompleted": _import_completed,
     "LabelChanged": _label_changed,
+    "AnnotationsSet": _annotations_set,
+    "AnnotationChanged": _annotation_changed,
     "ImageRemoved": lambda d: f"{d['image_id']} removed",
     "SplitCreated": _split_created,
     "SplitDeleted": lambda d: f"{d['name']} deleted",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timezone
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 import dash
@@ -104,7 +104,7 @@ dash.register_page(
 SUPPORTED_TASKS: tuple[str, ...] = ("classification", "regression")
 _HIDDEN: dict[str, str] = {"display": "none"}
 _SHOWN: dict[str, str] = {}
-_LABELS = itemgetter(7, 8)  # ImageEntry's label and value
+_LABELS = attrgetter("label", "value")  # what the rows say changed since training
 _FINGERPRINT_MASK = (1 << 52) - 1
 
 
