@@ -293,7 +293,7 @@ def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
     log = EventLog(ws.events_path(project_id))
     skipped: list[dict[str, str]] = []
     summary: dict[str, Any] = {}
-    conflicts = 0
+    job_summary: dict[str, Any] = {}
     for event in log.read():
         if event.causation != job_id:
             continue
@@ -302,13 +302,25 @@ def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
         elif event.type == "ImportCompleted":
             summary = event.data
         elif event.type == "JobSucceeded":
-            conflicts = int(event.data.get("summary", {}).get("conflicts") or 0)
+            job_summary = event.data.get("summary", {})
+    conflicts = int(job_summary.get("conflicts") or 0)
     copies = "copy" if conflicts == 1 else "copies"
-    of_which = f" ({conflicts} {copies} with another label)" if conflicts else ""
+    other = "another label" if job_summary.get("objects") is None else "other boxes"
+    of_which = f" ({conflicts} {copies} with {other})" if conflicts else ""
     click.echo(
         f"added {summary.get('added', 0)}, duplicates {summary.get('duplicates', 0)}, "
         f"skipped {summary.get('skipped', 0)}{of_which}"
     )
+    if job_summary.get("objects") is not None and summary.get("added"):
+        clipped = int(job_summary.get("clipped") or 0)
+        note = (
+            f" ({clipped} box{'es' if clipped != 1 else ''} clipped to the image)"
+            if clipped
+            else ""
+        )
+        click.echo(f"objects {job_summary['objects']}{note}")
+    if job_summary.get("split"):
+        click.echo(f"split {job_summary['split']!r}: the source's own train/val/test subsets")
     _echo_listed(
         [f"  skipped {item['path']}: {item['reason']}" for item in skipped],
         " (see `aistudio events` for all)",

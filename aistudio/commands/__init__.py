@@ -12,6 +12,7 @@ from __future__ import annotations
 from aistudio.commands.annotations import change_annotation
 from aistudio.commands.base import CommandError, events_of, file_sha256, project_task
 from aistudio.commands.datasets import (
+    IMPORT_FORMAT_INFO,
     IMPORT_FORMATS,
     change_label,
     dataset_view,
@@ -64,6 +65,7 @@ __all__ = [
     "EVALUATION_SUBSETS",
     "EXPORT_SUFFIXES",
     "IMPORT_FORMATS",
+    "IMPORT_FORMAT_INFO",
     "MIN_TRAIN_IMAGES",
     "TRAINING_NOTE_NO_VAL",
     "CommandError",

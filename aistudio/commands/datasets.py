@@ -13,12 +13,18 @@ from aistudio.commands.base import (
     project_task,
     task_of,
 )
+from aistudio.datasets.formats.registry import FORMATS
 from aistudio.workspace import Workspace
 from events import Event
 from projections.dataset import DatasetView
 from projections.dataset import rebuild as rebuild_dataset
 
-IMPORT_FORMATS: tuple[str, ...] = ("auto", "imagefolder", "csv")
+IMPORT_FORMATS: tuple[str, ...] = ("auto", *FORMATS)
+"""``auto`` (the layout decides) and every format of the registry."""
+IMPORT_FORMAT_INFO: dict[str, tuple[str, str]] = {
+    name: (spec.title, spec.layout) for name, spec in FORMATS.items()
+}
+"""Format -> ``(title, layout in a few words)``, for forms and messages."""
 IMPORT_OPTIONS: tuple[str, ...] = ()
 """The import options this version understands (none yet: every format reads its layout as is)."""
 

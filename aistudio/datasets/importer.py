@@ -1,13 +1,16 @@
 """The import job: ``run_import(ctx)`` carries out one ``ImportRequested`` command.
 
-Steps: read
-the dataset from the log, resolve the source, read it with its format's reader, check that it
-fits the project's task, then hash, inspect, store and thumbnail every candidate file in
-parallel (:mod:`aistudio.datasets.ingest`), and return the events to append: ``ImagesAdded``
-(batches of at most 500 images), ``ClassesDefined`` (when classes changed), ``ImportSkipped``
-(batches of at most 1000 items) and ``ImportCompleted``. Every file is durably stored before the
-job returns; the runner appends the events with ``JobSucceeded`` in one all-or-nothing append,
-so an import that fails or is cancelled leaves no image in the log.
+Steps: read the dataset from the log, resolve the source, choose its format's reader by the
+project's task (:func:`aistudio.datasets.annotate.plan_read`) and read it, then hash, inspect,
+store and thumbnail every candidate file in parallel (:mod:`aistudio.datasets.ingest`), turn
+each image's objects into its annotation once its size is known
+(:mod:`aistudio.datasets.annotate`), and return the events to append: ``ImagesAdded`` (batches
+of at most 500 images), ``ClassesDefined`` (when classes changed), ``AnnotationsSet`` (boxes and
+other structured annotations, batches of 500), ``SplitCreated`` (the ``source`` split, when the
+source defines its own subsets), ``ImportSkipped`` (batches of at most 1000 items) and
+``ImportCompleted``. Every file is durably stored before the job returns; the runner appends the
+events with ``JobSucceeded`` in one all-or-nothing append, so an import that fails or is
+cancelled leaves no image in the log.
 
 Files: the import holds the project's images lock shared (:mod:`aistudio.datasets.orphans`) from
 before it stores its first file until its result is released (the runner commits it, then its
@@ -16,9 +19,10 @@ cancelled, it releases the lock and sweeps again, which removes the files it sto
 killed import's files go at the next import or ``aistudio gc``).
 
 Duplicates: the same content twice with the same label (or value) counts as a duplicate; with a
-different one the later copy is a skip whose reason names the kept file and label (a *conflict*,
-counted in ``skipped`` and, separately, in the job summary's ``conflicts``). Content already in
-the dataset is compared with the image's current label the same way.
+different one (or other boxes) the later copy is a skip whose reason names the kept file and
+label (a *conflict*, counted in ``skipped`` and, separately, in the job summary's
+``conflicts``). Content already in the dataset is compared with the image's current annotation
+the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aistudio.datasets.annotate import (
+    Annotator,
+    annotation_events,
+    classes_after,
+    plan_read,
+    source_split_event,
+)
 from aistudio.datasets.formats import (
     Candidate,
     ReadResult,
@@ -83,6 +94,8 @@ class _Tally:
     duplicates: int = 0
     conflicts: int = 0
     """Copies of content already taken, with another label or value (also in ``skipped``)."""
+    upright: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """The upright size of each image taken, by sha256 (to compare a later copy's objects)."""
 
 
 @dataclass
@@ -181,11 +194,13 @@ def _import(
     view = rebuild(history)
     source = resolve_source(request.source)
     target = LABELLED_TASKS.get(task)
+    chosen, labelled = plan_read(task, request.format, source)
     try:
-        listing = read_source(source, request.format, labelled=target is not None)
+        listing = read_source(source, chosen, labelled=labelled)
     except SourceError as exc:
         raise JobInputError(escape_text(str(exc))) from None
     check_task_fits(task, listing)
+    annotator = Annotator.for_listing(listing)
     if request.options:
         logger.warning("import options are not used by this version: %s", sorted(request.options))
     candidates = _storable(listing)
@@ -217,7 +232,7 @@ def _import(
     outcomes = _ingest_all(config, candidates, workers, kind)
     with closing(outcomes):
         for done, (candidate, outcome) in enumerate(zip(candidates, outcomes, strict=True), 1):
-            _tally_one(tally, candidate, outcome, firsts, taken_ids, view, target)
+            _tally_one(tally, candidate, outcome, firsts, taken_ids, view, target, annotator)
             ctx.check_cancelled()
             ctx.progress(done, total, f"{done}/{total} files")
 
@@ -244,6 +259,13 @@ def _import(
             there = now.by_sha.get(record["sha256"])
             if there is not None:
                 reason = conflict_reason(target, record["label"], record["value"], now, there)
+                if reason is None and record["sha256"] in annotator.by_sha:
+                    kept = now.images[there]
+                    if annotator.by_sha[record["sha256"]] != kept.annotation:
+                        reason = (
+                            f"same image as {kept.filename}, added meanwhile with other "
+                            f"objects (kept {kept.filename}'s)"
+                        )
                 if reason is None:
                     final.duplicates += 1
                 else:
@@ -254,8 +276,17 @@ def _import(
                 record = {**record, "image_id": new_id("img", taken=taken.__contains__)}
             taken.add(record["image_id"])
             final.records.append(record)
-        classes = _classes_after(now, final.records) if target == "label" else None
+        if listing.target in ("label", "boxes"):
+            used = [r["label"] for r in final.records if r["label"] is not None]
+            classes: list[str] | None = classes_after(now, listing, used)
+        else:
+            classes = None
         events = _events(ctx, source, listing, final, now, classes, duration)
+        structured = annotation_events(ctx.new_event, final.records, annotator.by_sha)
+        split = source_split_event(ctx.new_event, final.records, annotator.subsets, now, seq)
+        # After the images and the class list, before the skips and the end of the import.
+        at = next(i for i, e in enumerate(events) if e.type in ("ImportSkipped", "ImportCompleted"))
+        events[at:at] = [*structured, *([split] if split is not None else [])]
         summary = {
             "source": shown_source,
             "format": listing.format,
@@ -264,6 +295,15 @@ def _import(
             "skipped": len(final.skipped),
             "conflicts": final.conflicts,
             "classes": len(classes) if classes is not None else None,
+            "objects": None
+            if listing.target != "boxes"
+            else sum(
+                len(annotator.by_sha[r["sha256"]].get("objects") or ())
+                for r in final.records
+                if r["sha256"] in annotator.by_sha
+            ),
+            "clipped": annotator.clipped if listing.target == "boxes" else None,
+            "split": None if split is None else split.data["name"],
             "duration_s": round(duration, 3),
         }
         logger.info("import into %s done: %s", ctx.project_id, summary)
@@ -413,6 +453,7 @@ def _tally_one(
     taken_ids: set[str],
     view: DatasetView,
     target: str | None,
+    annotator: Annotator,
 ) -> None:
     """Count one file: a skip, a duplicate, a conflict, or a new record (``firsts`` grows)."""
     if outcome.reason is not None:
@@ -424,9 +465,16 @@ def _tally_one(
         there = view.by_sha.get(sha) if sha is not None else None
         if there is not None:
             reason = conflict_reason(target, candidate.label, candidate.value, view, there)
+            kept = view.images[there]
+            reason = reason or annotator.conflict(
+                candidate, (kept.width, kept.height), kept.structured, kept.filename
+            )
         elif sha is not None and (first := firsts.get(sha)) is not None:
             reason = label_conflict(
                 target, candidate.label, candidate.value, first.name, first.label, first.value
+            )
+            reason = reason or annotator.conflict(
+                candidate, tally.upright[sha], annotator.by_sha.get(sha), first.name
             )
         if reason is None:
             tally.duplicates += 1
@@ -434,6 +482,12 @@ def _tally_one(
             tally.conflicts += 1
             tally.skipped.append(Skip(candidate.name, reason))
         return
+    annotation, problem = annotator.annotation(candidate, outcome.upright)
+    if problem is not None:
+        tally.skipped.append(Skip(candidate.name, problem))
+        return
+    annotator.take(sha, candidate, annotation)
+    tally.upright[sha] = outcome.upright
     image_id = new_id("img", taken=taken_ids.__contains__)
     taken_ids.add(image_id)
     firsts[sha] = candidate
@@ -501,14 +555,6 @@ def conflict_reason(
         kept.value,
         f" (already in the dataset as {image_id})",
     )
-
-
-def _classes_after(view: DatasetView, records: Sequence[dict[str, Any]]) -> list[str]:
-    """The class list after the import: existing classes first, then new ones sorted."""
-    existing = list(view.classes)
-    known = set(existing)
-    new = sorted({r["label"] for r in records if r["label"] is not None} - known)
-    return existing + new
 
 
 def _events(

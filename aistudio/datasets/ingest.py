@@ -65,6 +65,8 @@ class Ingested:
     size_bytes: int = 0
     known: bool = False
     reason: str | None = None
+    upright: tuple[int, int] = (0, 0)
+    """``(width, height)`` as shown, after the EXIF orientation (annotations' frame)."""
 
 
 def _size(n: int) -> str:
@@ -119,7 +121,12 @@ class Ingestor:
         self.store.put_original(sha, info.ext, data)
         self.store.put_thumbnail(sha, thumbnail)
         return Ingested(
-            sha256=sha, ext=info.ext, width=info.width, height=info.height, size_bytes=len(data)
+            sha256=sha,
+            ext=info.ext,
+            width=info.width,
+            height=info.height,
+            size_bytes=len(data),
+            upright=info.upright_size,
         )
 
     def ingest_batch(self, paths: Sequence[str]) -> list[Ingested]:

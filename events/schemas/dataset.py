@@ -10,7 +10,11 @@ from pydantic import Field, field_validator, model_validator
 from events.registry import EventData, registry
 from events.schemas.common import ImageExt, ImageId, Label, NonNegativeInt, Sha256
 
-ImportFormat = Literal["auto", "imagefolder", "csv"]
+ImportFormat = Literal[
+    "auto", "imagefolder", "csv", "coco", "voc", "yolo", "yolo-obb", "dota", "masks", "mvtec"
+]
+"""The formats of DESIGN §6; which of them this version reads is the format registry's
+(``aistudio.datasets.formats.registry``): commands refuse the others, and so does the job."""
 
 
 @registry.register("ImportRequested")

@@ -258,7 +258,7 @@ def test_detect_format(tmp_path: Path) -> None:
     _csv(with_csv, "filename,label\n")
     assert detect_format(with_csv) == "csv"
     assert detect_format(with_csv / "labels.csv") == "csv"
-    with pytest.raises(SourceError, match=r"not a \.csv"):
+    with pytest.raises(SourceError, match=r"a COCO \.json, a \.csv or a YOLO data\.yaml"):
         detect_format(write_png(tmp_path / "x.png"))
     two = tmp_path / "two"
     _csv(two, "filename,label\n", "a.csv")
@@ -270,8 +270,28 @@ def test_detect_format(tmp_path: Path) -> None:
 
 
 def test_read_source_refuses_an_unknown_format(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="unknown format 'coco'"):
-        read_source(tmp_path, "coco")
+    with pytest.raises(SourceError, match="unknown format 'dota'"):
+        read_source(tmp_path, "dota")
+
+
+def test_detect_format_recognises_every_layout_of_the_registry(tmp_path: Path) -> None:
+    from tests.datasets.scenes import write_coco
+
+    coco, _ = write_coco(tmp_path / "coco", 1)
+    assert detect_format(coco) == detect_format(coco.parent) == "coco"
+    voc = tmp_path / "voc"
+    write_png(voc / "JPEGImages" / "a.png")
+    (voc / "Annotations").mkdir()
+    (voc / "Annotations" / "a.xml").write_text("<annotation/>")
+    assert detect_format(voc) == "voc"
+    yolo = tmp_path / "yolo"
+    write_png(yolo / "images" / "train" / "a.png")
+    (yolo / "data.yaml").write_text("names: [a]\ntrain: images/train\n")
+    assert detect_format(yolo) == detect_format(yolo / "data.yaml") == "yolo"
+    stray = tmp_path / "stray"
+    write_png(stray / "cat" / "a.png")
+    (stray / "notes.json").write_text('{"author": "me"}')
+    assert detect_format(stray) == "imagefolder", "a JSON that is not COCO's is not COCO"
 
 
 @pytest.mark.parametrize(

@@ -517,8 +517,8 @@ def test_import_of_a_missing_folder_is_refused(
         False,
         "Enter the folder to import, or upload a zip first.",
     )
-    bad_format = start_import(meta_of(project_id), str(tmp_path), "coco")
-    assert not bad_format.ok and "Unknown format 'coco'" in bad_format.message
+    bad_format = start_import(meta_of(project_id), str(tmp_path), "dota")
+    assert not bad_format.ok and "Unknown format 'dota'" in bad_format.message
     assert len(events(ui_workspace, project_id)) == count
     with pytest.raises(PreventUpdate):
         page.on_import(0, str(tmp_path), "auto", meta_of(project_id).to_store())
@@ -585,7 +585,7 @@ def test_summary_of_a_real_import_with_duplicates_and_skipped_files(
     progress, summary = jobs_update(meta_of(project_id))
     assert progress == []
     shown = text(summary)
-    assert "Last import" in shown and "digits" in shown and "image folder" in shown
+    assert "Last import" in shown and "digits" in shown and "Image folder" in shown
     figures = {
         label: text(
             next(

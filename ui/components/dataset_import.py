@@ -19,6 +19,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from aistudio import commands
 from events import EventLog
 from projections.jobs import JobEntry, JobsView
 from ui.upload import format_size
@@ -26,10 +27,15 @@ from ui.upload import format_size
 IMPORT_COMMAND = "ImportRequested"
 FORMAT_OPTIONS: list[dict[str, str]] = [
     {"label": "Detect automatically", "value": "auto"},
-    {"label": "Image folder (one sub-folder per class)", "value": "imagefolder"},
-    {"label": "CSV (filename,label or filename,value)", "value": "csv"},
+    *(
+        {"label": f"{title} ({layout})", "value": name}
+        for name, (title, layout) in commands.IMPORT_FORMAT_INFO.items()
+    ),
 ]
-FORMAT_NAMES: dict[str, str] = {"imagefolder": "image folder", "csv": "CSV", "auto": "auto"}
+FORMAT_NAMES: dict[str, str] = {
+    "auto": "auto",
+    **{name: title for name, (title, _layout) in commands.IMPORT_FORMAT_INFO.items()},
+}
 SKIPPED_SHOWN = 50
 
 SkippedLoader = Callable[[JobEntry], list[tuple[str, str]]]
@@ -108,7 +114,8 @@ def import_panel(project_id: str, upload_url: str, max_upload_bytes: int, is_ope
                     dbc.FormText(
                         "Image folder: train/cat/1.jpg → class “cat”. CSV: a file with the "
                         "header filename,label (or filename,value for regression) next to "
-                        "the images."
+                        "the images. Boxes: a COCO .json (the file, or a folder holding it), "
+                        "a VOC folder (Annotations/, JPEGImages/) or a YOLO folder (data.yaml)."
                     ),
                 ],
                 lg=7,

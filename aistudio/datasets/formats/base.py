@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -11,8 +12,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from events.schemas.common import Label
 
-Target = Literal["label", "value"]
-"""What a source gives each image: a class label (classification) or a value (regression)."""
+Target = Literal["label", "value", "boxes"]
+"""What a source gives each image (an annotation kind of DESIGN §3b): a class label
+(classification), a value (regression) or boxes (detection)."""
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {
@@ -82,6 +84,41 @@ class SourceError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class RawBox:
+    """One box as a source gives it, already in pixels of the upright image (``x1, y1`` the
+    top-left corner, ``x2, y2`` the bottom-right, x right, y down), before any check.
+
+    Readers convert their convention (COCO ``x, y, w, h``; VOC's 1-based corners; YOLO's
+    normalised centres) into this; :func:`aistudio.datasets.formats.boxes.finish_boxes` clips,
+    refuses and turns a list of them into a ``boxes`` annotation.
+
+    Attributes:
+        label: the object's class name, as the source names it (already mapped from ids).
+        where: how a skip names the object in its source (``annotation id 17``, ``line 3``).
+        difficult: VOC's flag; crowd: COCO's ``iscrowd``.
+    """
+
+    label: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    where: str
+    difficult: bool = False
+    crowd: bool = False
+
+
+ObjectsAt = Callable[[int, int], Sequence[RawBox]]
+"""A candidate's objects, given the upright image's ``(width, height)`` once it is inspected
+(YOLO's normalised coordinates need them; other readers ignore them). It may raise
+:class:`ObjectsError` when what the source says about this image cannot be used."""
+
+
+class ObjectsError(ValueError):
+    """What a source says about one image's objects cannot be used; the image is skipped."""
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """One file a reader proposes to import.
 
@@ -90,12 +127,16 @@ class Candidate:
         name: its name relative to the source folder, with ``/`` (kept as the image's filename).
         label: its class label, when the source gives labels.
         value: its regression value, when the source gives values.
+        objects: its objects, when the source gives boxes (an empty list: a negative).
+        subset: the subset (``train``, ``val``, ``test``) the source puts it in, if any.
     """
 
     path: Path
     name: str
     label: str | None = None
     value: float | None = None
+    objects: ObjectsAt | None = None
+    subset: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +164,20 @@ class ReadResult:
     """What a reader found in a source.
 
     Attributes:
-        format: the format read (``imagefolder``, ``csv``).
-        target: what the candidates carry (``label``, ``value``), or None for unlabelled reads.
+        format: the format read (``imagefolder``, ``csv``, ``coco``, …).
+        target: what the candidates carry (``label``, ``value``, ``boxes``), or None for
+            unlabelled reads.
         candidates: the files to import, in a stable order.
         skipped: files left out, each with its reason.
+        classes: the source's own class list in its order (COCO's categories, YOLO's names),
+            when it has one; the project's list gains the new ones in this order.
     """
 
     format: str
     target: Target | None
     candidates: list[Candidate] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    classes: list[str] | None = None
 
 
 def check_label(raw: str) -> tuple[str | None, str | None]:

@@ -60,6 +60,13 @@ def csv_files(folder: Path) -> list[Path]:
     )
 
 
+def looks_like_csv(source: Path) -> bool:
+    """Whether ``source`` is a ``.csv`` file or a folder with exactly one at its top."""
+    if source.is_file():
+        return source.suffix.lower() == ".csv"
+    return source.is_dir() and len(csv_files(source)) == 1
+
+
 def find_csv(source: Path) -> Path:
     """The CSV file a source names: itself, or the only ``.csv`` file in the folder.
 

@@ -6,39 +6,47 @@ import logging
 from pathlib import Path
 
 from aistudio.datasets.formats.base import ReadResult, SourceError
-from aistudio.datasets.formats.csvfile import csv_files, read_csv
-from aistudio.datasets.formats.imagefolder import read_imagefolder
+from aistudio.datasets.formats.csvfile import csv_files
+from aistudio.datasets.formats.registry import FORMATS as REGISTRY
 
 logger = logging.getLogger(__name__)
 
-FORMATS: tuple[str, ...] = ("imagefolder", "csv")
+FORMATS: tuple[str, ...] = tuple(REGISTRY)
 """The formats this version reads (``ImportRequested.format`` besides ``auto``)."""
+
+_FILE_FORMATS = {".json": "coco", ".csv": "csv", ".yaml": "yolo", ".yml": "yolo"}
 
 
 def detect_format(source: Path) -> str:
     """Guess the format of ``source``.
 
-    * a ``.csv`` file → ``csv``;
-    * a folder with exactly one visible ``.csv`` file at its top → ``csv``;
-    * any other folder → ``imagefolder``, unless it holds several ``.csv`` files and no
-      sub-folder (then the choice is the user's).
+    * a file: ``.json`` → ``coco``, ``.csv`` → ``csv``, ``.yaml``/``.yml`` → ``yolo``;
+    * a folder: the first format whose layout it has, in the registry's order (a COCO JSON at
+      its top, VOC's ``Annotations/``, YOLO's ``data.yaml``, exactly one ``.csv``); else
+      ``imagefolder``, unless it holds several ``.csv`` files and no sub-folder (then the
+      choice is the user's).
 
     Raises:
-        SourceError: a file that is not a CSV, or an ambiguous folder.
+        SourceError: a file of another kind, or an ambiguous folder.
     """
     if source.is_file():
-        if source.suffix.lower() == ".csv":
-            return "csv"
-        raise SourceError(f"{source} is a file but not a .csv: give a folder or a CSV file")
+        chosen = _FILE_FORMATS.get(source.suffix.lower())
+        if chosen is None:
+            raise SourceError(
+                f"{source} is a file of none of the formats read (a COCO .json, a .csv or a "
+                "YOLO data.yaml): give a folder or one of those"
+            )
+        return chosen
     if not source.is_dir():
         raise SourceError(f"{source} is neither a file nor a folder")
     try:
+        for spec in REGISTRY.values():
+            if spec.sniff(source):
+                return spec.name
         found = csv_files(source)
         has_folders = any(p.is_dir() and not p.name.startswith(".") for p in source.iterdir())
     except OSError as exc:
         raise SourceError(f"cannot list {source}: {exc.strerror or exc}") from None
-    if len(found) == 1:
-        return "csv"
     if len(found) > 1 and not has_folders:
         names = ", ".join(p.name for p in found[:5])
         raise SourceError(
@@ -53,15 +61,15 @@ def read_source(source: Path, fmt: str, labelled: bool = True) -> ReadResult:
 
     Args:
         source: the file or folder to import.
-        fmt: ``auto``, ``imagefolder`` or ``csv``.
-        labelled: whether labels or values are read (see the readers).
+        fmt: ``auto`` or one of :data:`FORMATS`.
+        labelled: whether annotations (labels, values, boxes) are read (see the readers).
 
     Raises:
         SourceError: unknown format, or a source the reader cannot read.
     """
     chosen = detect_format(source) if fmt == "auto" else fmt
-    if chosen == "imagefolder":
-        return read_imagefolder(source, labelled=labelled)
-    if chosen == "csv":
-        return read_csv(source, labelled=labelled)
-    raise SourceError(f"unknown format {fmt!r}: expected one of auto, {', '.join(FORMATS)}")
+    spec = REGISTRY.get(chosen)
+    if spec is None:
+        raise SourceError(f"unknown format {fmt!r}: expected one of auto, {', '.join(FORMATS)}")
+    result: ReadResult = spec.read(source, labelled)
+    return result
