@@ -174,6 +174,8 @@ class DatasetView(SharedContainers):
             entries = images.values() if ids is images else map(images.__getitem__, ids)
             if label == UNLABELED:
                 keep = map(eq, map(_ANNOTATION_FIELDS, entries), repeat((None, None, None)))
+            elif self.object_counts.get(label):  # images holding an object of that class
+                keep = map(_holds(label), entries)
             else:
                 keep = map(eq, map(_LABEL, entries), repeat(label))
             ids = list(compress(ids, keep))
@@ -184,7 +186,10 @@ class DatasetView(SharedContainers):
         return list(ids)
 
     def class_counts_by_subset(self, split: str) -> dict[str, dict[str, int]]:
-        """``{subset: {class: number of images}}`` for ``split``; every subset and class listed.
+        """``{subset: {class: count}}`` for ``split``; every subset and class listed.
+
+        The count is of images labelled with the class, plus objects of the class in structured
+        annotations (a detection image with two cats counts twice for ``cat``).
 
         Raises:
             KeyError: there is no split of that name.
@@ -192,14 +197,31 @@ class DatasetView(SharedContainers):
         members = self.splits.get(split)
         if members is None:
             raise KeyError(f"no split named {split!r}")
-        labels = map(_LABEL, map(self.images.__getitem__, members))
+        entries = list(map(self.images.__getitem__, members))
+        labels = map(_LABEL, entries)
         pairs = Counter(zip(members.values(), labels, strict=True))
+        if any(self.object_counts.values()):
+            for subset, entry in zip(members.values(), entries, strict=True):
+                for obj in (entry.structured or {}).get("objects") or ():
+                    pairs[(subset, obj["class"])] += 1
         out = {subset: dict.fromkeys(self.classes, 0) for subset in SUBSETS}
         for (subset, label), n in pairs.items():
             if label is not None:
                 counts = out.setdefault(subset, dict.fromkeys(self.classes, 0))
                 counts[label] = counts.get(label, 0) + n
         return out
+
+
+def _holds(label: str) -> Any:
+    """A test of whether an entry has ``label`` or an object of that class."""
+
+    def holds(entry: ImageEntry) -> bool:
+        if entry.label == label:
+            return True
+        objects = (entry.structured or {}).get("objects") or ()
+        return any(obj["class"] == label for obj in objects)
+
+    return holds
 
 
 projection: Projection[DatasetView] = Projection("dataset", DatasetView)

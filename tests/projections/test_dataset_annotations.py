@@ -178,3 +178,20 @@ def test_time_travel_sees_the_annotation_as_it_was() -> None:
     log.add("AnnotationChanged", {"image_id": image_id(1), "annotation": NEGATIVE})
     assert dataset.rebuild(log, until_seq=4).images[image_id(1)].annotation == BOXES
     assert dataset.rebuild(log).images[image_id(1)].annotation == NEGATIVE
+
+
+def test_filtering_by_class_finds_images_holding_an_object_of_it() -> None:
+    log = _detection_log((1, BOXES), (2, NEGATIVE), (3, RBOXES))
+    view = dataset.rebuild(log)
+    assert view.filter(label="cat") == [image_id(1)]
+    assert view.filter(label="dog") == [image_id(1), image_id(3)]
+
+
+def test_class_counts_by_subset_count_objects() -> None:
+    from tests.projections.helpers import split_data
+
+    log = _detection_log((1, BOXES), (2, NEGATIVE), (3, RBOXES))
+    log.add("SplitCreated", split_data("s", [image_id(1), image_id(2)], [image_id(3)], []))
+    counts = dataset.rebuild(log).class_counts_by_subset("s")
+    assert counts["train"] == {"cat": 2, "dog": 1}
+    assert counts["val"] == {"cat": 0, "dog": 1}

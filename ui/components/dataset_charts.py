@@ -12,6 +12,7 @@ import math
 import plotly.graph_objects as go
 
 from projections.dataset import SUBSETS, DatasetView
+from ui.components.annotation_overlay import class_color
 from ui.components.dataset_grid import SUBSET_LABELS
 from ui.components.theme import themed
 
@@ -41,11 +42,20 @@ def histogram_figure(
     return figure
 
 
+def _count(dataset: DatasetView, name: str) -> int:
+    """Images labelled ``name`` plus objects of class ``name`` (one of the two is zero)."""
+    return dataset.label_counts.get(name, 0) + dataset.object_counts.get(name, 0)
+
+
+def _counts_objects(dataset: DatasetView) -> bool:
+    return any(dataset.object_counts.values())
+
+
 def _shown_classes(dataset: DatasetView) -> tuple[list[str], int]:
     classes = list(dataset.classes)
     if len(classes) <= MAX_BARS:
         return classes, 0
-    top = sorted(classes, key=lambda c: -dataset.label_counts.get(c, 0))[:MAX_BARS]
+    top = sorted(classes, key=lambda c: -_count(dataset, c))[:MAX_BARS]
     keep = set(top)
     return [c for c in classes if c in keep], len(classes) - MAX_BARS
 
@@ -56,10 +66,17 @@ def _height(bars: int) -> int:
 
 def _class_bars(dataset: DatasetView) -> go.Figure:
     classes, hidden = _shown_classes(dataset)
-    counts = [dataset.label_counts.get(c, 0) for c in classes]
-    colors = ["#0d6efd"] * len(classes)
+    counts = [_count(dataset, c) for c in classes]
+    objects = _counts_objects(dataset)
+    # Objects take their class's colour, as drawn over the images.
+    colors = (
+        [class_color(c, dataset.classes) for c in classes]
+        if objects
+        else ["#0d6efd"] * len(classes)
+    )
+    what = "objects" if objects else "images"
     if dataset.unlabeled:
-        classes.append("(unlabeled)")
+        classes.append("(not annotated)" if objects else "(unlabeled)")
         counts.append(dataset.unlabeled)
         colors.append(UNLABELED_COLOR)
     figure = go.Figure(
@@ -70,10 +87,12 @@ def _class_bars(dataset: DatasetView) -> go.Figure:
             marker_color=colors,
             text=[f"{n:,}" for n in counts],
             textposition="auto",
-            hovertemplate="%{y}: %{x:,} images<extra></extra>",
+            hovertemplate=f"%{{y}}: %{{x:,}} {what}<extra></extra>",
         )
     )
-    title = "Images per class" + (f" (largest {MAX_BARS}; {hidden} more)" if hidden else "")
+    title = f"{what.capitalize()} per class" + (
+        f" (largest {MAX_BARS}; {hidden} more)" if hidden else ""
+    )
     _bar_layout(figure, title, len(classes))
     return figure
 
@@ -92,7 +111,8 @@ def _stacked_by_subset(dataset: DatasetView, split: str) -> go.Figure:
             marker_color=SUBSET_COLORS[subset],
             hovertemplate=f"%{{y}} · {SUBSET_LABELS[subset]}: %{{x:,}}<extra></extra>",
         )
-    title = f"Images per class and subset ({split})"
+    what = "Objects" if _counts_objects(dataset) else "Images"
+    title = f"{what} per class and subset ({split})"
     if hidden:
         title += f" (largest {MAX_BARS}; {hidden} more)"
     _bar_layout(figure, title, len(classes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -9,6 +10,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from projections.dataset import DatasetView, ImageEntry
+from ui.components.annotation_overlay import annotated, class_color
 from ui.components.dataset_grid import (
     SUBSET_LABELS,
     UNLABELED_OPTION,
@@ -50,33 +52,81 @@ def detail_body(
             )
         ]
     small = max(entry.width, entry.height) < SMALL_IMAGE_PX
+    image: Component = html.Img(
+        src=image_url(project_id, entry.image_id, at),
+        alt=entry.filename,
+        className="dataset-detail-image" + (" pixelated" if small else ""),
+        id="dataset-detail-image",
+    )
+    if entry.structured is not None:
+        image = annotated(
+            image, entry.structured, entry.width, entry.height, dataset.classes, fit="image"
+        )
     children: list[Component] = [
         html.A(
-            html.Img(
-                src=image_url(project_id, entry.image_id, at),
-                alt=entry.filename,
-                className="dataset-detail-image" + (" pixelated" if small else ""),
-                id="dataset-detail-image",
-            ),
+            image,
             href=image_url(project_id, entry.image_id, at),
             target="_blank",
             title="Open the original in a new tab",
             className="d-block mb-3",
         ),
         html.Div(
-            [html.Span("Label", className="text-body-secondary me-2"), _label_badge(entry)],
+            [
+                html.Span(
+                    "Annotation" if entry.structured is not None else "Label",
+                    className="text-body-secondary me-2",
+                ),
+                _label_badge(entry),
+            ],
             className="mb-3 fs-6",
             id="dataset-detail-label",
         ),
         metadata_table(dataset, entry),
     ]
+    if entry.structured is not None and entry.structured.get("objects") is not None:
+        children.append(objects_table(entry.structured["objects"], dataset.classes))
     if not read_only:
         children.append(label_editor(dataset, entry, task))
     return children
 
 
+def objects_table(objects: Sequence[Mapping[str, Any]], classes: Sequence[str]) -> Component:
+    """The image's objects: class (in its colour), box corners and flags."""
+    if not objects:
+        return html.P("No object: a negative image.", className="text-body-secondary small")
+    rows = [
+        html.Tr(
+            [
+                html.Td(
+                    html.Span(
+                        str(obj.get("class")),
+                        className="overlay-swatch",
+                        style={"borderColor": class_color(str(obj.get("class")), classes)},
+                    )
+                ),
+                html.Td(
+                    ", ".join(f"{v:g}" for v in obj.get("box") or ()), className="font-monospace"
+                ),
+                html.Td(", ".join(f for f in ("difficult", "crowd") if obj.get(f)) or "—"),
+            ]
+        )
+        for obj in objects
+    ]
+    return dbc.Table(
+        [
+            html.Thead(
+                html.Tr([html.Th("Class"), html.Th("Box (x1, y1, x2, y2)"), html.Th("Flags")])
+            ),
+            html.Tbody(rows),
+        ],
+        size="sm",
+        className="small mb-3",
+        id="dataset-detail-objects",
+    )
+
+
 def _label_badge(entry: ImageEntry) -> html.Span:
-    unlabeled = entry.label is None and entry.value is None
+    unlabeled = not entry.annotated
     color = "secondary" if unlabeled else "primary"
     return html.Span(
         label_text(entry),

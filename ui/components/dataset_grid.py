@@ -8,6 +8,7 @@ thumbnail from ``/media/<project>/thumb/<image>``. Filtering 100,000 images is o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from dash import html
 from dash.development.base_component import Component
 
 from projections.dataset import SUBSETS, UNLABELED, DatasetView, ImageEntry
+from ui.components.annotation_overlay import annotated, object_summary
 
 PAGE_SIZE = 60
 UNLABELED_OPTION = "__unlabeled__"
@@ -87,11 +89,14 @@ def grid_page(dataset: DatasetView, query: GridQuery, page_size: int = PAGE_SIZE
 
 
 def label_text(entry: ImageEntry) -> str:
-    """An image's label as shown on its thumbnail: the class, the value, or ``unlabeled``."""
+    """An image's label as shown on its thumbnail: the class, the value, what a structured
+    annotation holds (``3 objects``, ``no object``), or ``unlabeled``."""
     if entry.label is not None:
         return entry.label
     if entry.value is not None:
         return format_value(entry.value)
+    if entry.structured is not None:
+        return object_summary(entry.structured)
     return "unlabeled"
 
 
@@ -116,12 +121,17 @@ def image_url(project_id: str, image_id: str, at: int | None = None) -> str:
     return f"/media/{project_id}/image/{image_id}{_as_of(at)}"
 
 
-def thumb(project_id: str, entry: ImageEntry, at: int | None = None) -> html.Div:
-    """One clickable thumbnail: the image and its label."""
-    unlabeled = entry.label is None and entry.value is None
+def thumb(
+    project_id: str, entry: ImageEntry, at: int | None = None, classes: Sequence[str] = ()
+) -> html.Div:
+    """One clickable thumbnail: the image (its objects drawn over it) and its label."""
+    unlabeled = not entry.annotated
+    image: Component = html.Img(src=thumb_url(project_id, entry.image_id, at), alt=entry.filename)
+    if entry.structured is not None:
+        image = annotated(image, entry.structured, entry.width, entry.height, classes)
     return html.Div(
         [
-            html.Img(src=thumb_url(project_id, entry.image_id, at), alt=entry.filename),
+            image,
             html.Div(
                 label_text(entry),
                 className="thumb-label" + (" text-body-secondary fst-italic" if unlabeled else ""),
@@ -141,7 +151,8 @@ def grid_children(
 ) -> list[Component]:
     """The thumbnails of ``ids`` (``at``: the seq shown in time travel)."""
     images = dataset.images
-    return [thumb(project_id, images[image_id], at) for image_id in ids]
+    classes = dataset.classes
+    return [thumb(project_id, images[image_id], at, classes) for image_id in ids]
 
 
 def count_text(total: int, dataset: DatasetView, filtered: bool) -> str:
@@ -160,11 +171,20 @@ def class_options(dataset: DatasetView, task: str = "classification") -> list[di
     """
     if task == "regression":
         return [{"label": f"Without a value ({dataset.unlabeled:,})", "value": UNLABELED_OPTION}]
+    objects = any(dataset.object_counts.values())
     options: list[dict[str, Any]] = [
-        {"label": f"{name} ({dataset.label_counts.get(name, 0):,})", "value": name}
+        {
+            "label": (
+                f"{name} ({dataset.object_counts.get(name, 0):,} objects)"
+                if objects
+                else f"{name} ({dataset.label_counts.get(name, 0):,})"
+            ),
+            "value": name,
+        }
         for name in dataset.classes
     ]
-    options.append({"label": f"Unlabeled ({dataset.unlabeled:,})", "value": UNLABELED_OPTION})
+    unlabeled = "Not annotated" if objects else "Unlabeled"
+    options.append({"label": f"{unlabeled} ({dataset.unlabeled:,})", "value": UNLABELED_OPTION})
     return options
 
 

@@ -24,6 +24,7 @@ from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
+from events.schemas.annotation import TASK_ANNOTATION_KINDS
 from projections.dataset import DatasetView
 from ui.components.dataset_actions import (
     GridRender,
@@ -217,6 +218,13 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
                     html.Div(
                         [
                             html.Span(grid.count, id="dataset-count", className="fw-semibold"),
+                            dbc.Switch(
+                                id="dataset-show-boxes",
+                                label="Show boxes",
+                                value=True,
+                                className="ms-3 mb-0 small",
+                                style={} if _draws_objects(task) else {"display": "none"},
+                            ),
                             dbc.Button(
                                 [html.I(className="bi bi-x-lg me-1"), "Clear filters"],
                                 id="dataset-filter-clear",
@@ -277,6 +285,11 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
         [dbc.Col(grid_card, xxl=9, lg=8), dbc.Col(histogram_card, xxl=3, lg=4)],
         className="g-4",
     )
+
+
+def _draws_objects(task: str) -> bool:
+    """Whether the task's images carry objects to draw (boxes, instances, rotated boxes)."""
+    return TASK_ANNOTATION_KINDS.get(task) in ("boxes", "instances", "rboxes")
 
 
 def _detail_offcanvas() -> dbc.Offcanvas:
@@ -340,6 +353,12 @@ def update_grid(
     """The grid's page, count, pager and filter options, after a change of log or filter."""
     trigger, _value = triggered()
     return grid_update(meta, label, split, subset, name, page, trigger)
+
+
+@callback(Output("dataset-grid", "className"), Input("dataset-show-boxes", "value"))
+def toggle_boxes(show: bool | None) -> str:
+    """Hide or show the objects drawn over the thumbnails (no re-render: a class on the grid)."""
+    return "thumb-grid" if show or show is None else "thumb-grid hide-overlays"
 
 
 @callback(
