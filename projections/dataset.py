@@ -58,6 +58,15 @@ class ImageEntry(NamedTuple):
     """Seq of the ``ImagesAdded`` event that added the image."""
     structured: Mapping[str, Any] | None = None
     """The annotation of a kind other than ``label`` and ``value`` (normalised JSON), or None."""
+    orientation: int = 1
+    """The file's EXIF orientation (1: none); ``width``/``height`` are the stored ones."""
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """``(width, height)`` as the image is shown and annotated (after its orientation)."""
+        if self.orientation >= 5:
+            return self.height, self.width
+        return self.width, self.height
 
     @property
     def annotation(self) -> Mapping[str, Any] | None:
@@ -287,6 +296,7 @@ def _images_added(view: DatasetView, event: Event) -> DatasetView:
         rows = list(map(_RECORD, records))
     except KeyError:  # records that leave out label or value (the defaults)
         rows = [(*_FIXED_FIELDS(r), r.get("label"), r.get("value")) for r in records]
+    orientations = [r.get("orientation", 1) for r in records]
     entries = [
         _new_entry(
             ImageEntry,
@@ -302,9 +312,10 @@ def _images_added(view: DatasetView, event: Event) -> DatasetView:
                 val,
                 seq,
                 None,
+                turn,
             ),
         )
-        for i, sha, ext, f, w, h, n, lb, val in rows
+        for (i, sha, ext, f, w, h, n, lb, val), turn in zip(rows, orientations, strict=True)
     ]
     shared = view._shared
     if shared and not shared.isdisjoint(_ADDED_CHANGES):
@@ -402,7 +413,20 @@ def _label_changed(view: DatasetView, event: Event) -> DatasetView:
     # Fields one by one: a fifth faster than ``(*old[:7], label, value, old[9])``.
     view.images[image_id] = _new_entry(
         ImageEntry,
-        (old[0], old[1], old[2], old[3], old[4], old[5], old[6], label, value, old[9], None),
+        (
+            old[0],
+            old[1],
+            old[2],
+            old[3],
+            old[4],
+            old[5],
+            old[6],
+            label,
+            value,
+            old[9],
+            None,
+            old[11],
+        ),
     )
     return view
 

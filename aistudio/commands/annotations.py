@@ -44,7 +44,8 @@ def check_annotation(
             f"a {task.replace('_', ' ')} project's images take a {expected!r} annotation, "
             f"not {checked['kind']!r}"
         )
-    problems = annotation_problems(checked, entry.width, entry.height, classes)
+    width, height = entry.upright_size  # annotations are in the upright frame
+    problems = annotation_problems(checked, width, height, classes)
     problems += _mask_problems(workspace, project_id, entry, checked)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -74,10 +75,9 @@ def _mask_problems(
         except (OSError, UnidentifiedImageError) as exc:
             problems.append(f"{where}: not a readable PNG ({exc})")
             continue
-        if size != (entry.width, entry.height):
-            problems.append(
-                f"{where}: {size[0]}x{size[1]}, not the image's {entry.width}x{entry.height}"
-            )
+        if size != entry.upright_size:
+            width, height = entry.upright_size
+            problems.append(f"{where}: {size[0]}x{size[1]}, not the image's {width}x{height}")
     return problems
 
 

@@ -467,7 +467,7 @@ def _tally_one(
             reason = conflict_reason(target, candidate.label, candidate.value, view, there)
             kept = view.images[there]
             reason = reason or annotator.conflict(
-                candidate, (kept.width, kept.height), kept.structured, kept.filename
+                candidate, kept.upright_size, kept.structured, kept.filename
             )
         elif sha is not None and (first := firsts.get(sha)) is not None:
             reason = label_conflict(
@@ -501,6 +501,7 @@ def _tally_one(
         size_bytes=outcome.size_bytes,
         label=candidate.label,
         value=candidate.value,
+        orientation=outcome.orientation,
     )
     tally.records.append(record.model_dump(mode="json"))
 

@@ -67,6 +67,8 @@ class Ingested:
     reason: str | None = None
     upright: tuple[int, int] = (0, 0)
     """``(width, height)`` as shown, after the EXIF orientation (annotations' frame)."""
+    orientation: int = 1
+    """The file's EXIF orientation (1: none)."""
 
 
 def _size(n: int) -> str:
@@ -127,6 +129,7 @@ class Ingestor:
             height=info.height,
             size_bytes=len(data),
             upright=info.upright_size,
+            orientation=info.orientation,
         )
 
     def ingest_batch(self, paths: Sequence[str]) -> list[Ingested]:

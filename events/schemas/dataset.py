@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from events.registry import EventData, registry
 from events.schemas.common import ImageExt, ImageId, Label, NonNegativeInt, Sha256
@@ -38,6 +44,17 @@ class ImageRecord(EventData):
     size_bytes: int = Field(gt=0)
     label: Label | None = None
     value: float | None = None
+    orientation: int = Field(default=1, ge=1, le=8)
+    """The file's EXIF orientation (1: none): the image is shown and trained upright, and its
+    annotations are in the upright frame (``width``/``height`` stay the stored ones). Left out
+    of the normal form when 1, so records written before it existed read the same."""
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if out.get("orientation") == 1:
+            del out["orientation"]
+        return out
 
     @field_validator("value")
     @classmethod

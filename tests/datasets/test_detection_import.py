@@ -185,3 +185,29 @@ def test_a_voc_import_converts_one_based_corners(workspace: Workspace, tmp_path:
     by_name = {e.filename: e for e in view.images.values()}
     for scene in scenes:
         assert by_name[f"JPEGImages/{scene.file_name}"].annotation == expected_annotation(scene)
+
+
+def test_boxes_of_a_photo_turned_by_exif_are_in_its_upright_frame(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A phone photo stored 32x48 with orientation 6 is shown 48x32 (upright): its boxes, its
+    declared size and the overlay all use that frame; the record keeps the stored size."""
+    from tests.exif_images import oriented_bytes, upright_image
+    from ui.components.annotation_overlay import box_style
+
+    root = tmp_path / "photo"
+    (root / "images").mkdir(parents=True)
+    (root / "images" / "turned.jpg").write_bytes(oriented_bytes(upright_image(48, 32), 6))
+    doc = {
+        "images": [{"id": 1, "file_name": "turned.jpg", "width": 48, "height": 32}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [40, 20, 8, 12]}],
+        "categories": [{"id": 1, "name": "corner"}],
+    }
+    project_id, result = _detection_import(workspace, rewrite_json(root / "coco.json", doc))
+    assert result.summary["added"] == 1 and result.summary["clipped"] == 0
+    (record,) = [r for e in result.events if e.type == "ImagesAdded" for r in e.data["images"]]
+    assert (record["width"], record["height"], record["orientation"]) == (32, 48, 6)
+    (entry,) = rebuild(events_of(workspace, project_id)).images.values()
+    assert entry.upright_size == (48, 32)
+    assert entry.annotation["objects"][0]["box"] == [40.0, 20.0, 48.0, 32.0]
+    assert box_style([40, 20, 48, 32], *entry.upright_size, fit="image")["left"] == "83.333%"

@@ -42,6 +42,7 @@ def test_dataset_view_shape() -> None:
         "value": None,
         "added_seq": 2,
         "structured": None,
+        "orientation": 1,
     }
     assert data["splits"] == {"s": {image_id(1): "train", image_id(2): "val"}}
     assert "_shared" not in data and data["seq"] == 4

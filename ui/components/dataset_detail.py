@@ -60,7 +60,7 @@ def detail_body(
     )
     if entry.structured is not None:
         image = annotated(
-            image, entry.structured, entry.width, entry.height, dataset.classes, fit="image"
+            image, entry.structured, *entry.upright_size, dataset.classes, fit="image"
         )
     children: list[Component] = [
         html.A(

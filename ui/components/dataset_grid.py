@@ -128,7 +128,7 @@ def thumb(
     unlabeled = not entry.annotated
     image: Component = html.Img(src=thumb_url(project_id, entry.image_id, at), alt=entry.filename)
     if entry.structured is not None:
-        image = annotated(image, entry.structured, entry.width, entry.height, classes)
+        image = annotated(image, entry.structured, *entry.upright_size, classes)
     return html.Div(
         [
             image,
