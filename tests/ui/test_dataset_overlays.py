@@ -96,3 +96,43 @@ def test_the_switch_hides_the_boxes_without_re_rendering(
     expected: str,
 ) -> None:
     assert expected in page.toggle_boxes(show)
+
+
+def test_the_detail_view_changes_and_deletes_objects(
+    page: ModuleType,  # noqa: F811
+    ui_workspace: Workspace,
+    ui_state: AppState,
+    tmp_path: Path,
+) -> None:
+    from ui.components.dataset_actions import PageMeta, change_objects
+
+    project_id, scenes = _detection_project(ui_workspace, tmp_path)
+    dataset = ui_state.view(project_id, "dataset")
+    entry = next(e for e in dataset.images.values() if len(e.structured["objects"]) >= 2)
+    objects = entry.structured["objects"]
+    meta = PageMeta(project_id, "detection", None)
+    body = detail_body(project_id, dataset, entry.image_id, "detection", read_only=False)
+    selects = [
+        n
+        for n in walk(body)
+        if getattr(n, "id", None) == {"type": "dataset-object-class", "index": 0}
+    ]
+    assert selects and selects[0].value == objects[0]["class"]
+
+    same = change_objects(
+        meta, entry.image_id, [o["class"] for o in objects], [True] * len(objects)
+    )
+    assert not same.ok and "Nothing changed" in same.message
+    other = next(c for c in dataset.classes if c != objects[0]["class"])
+    classes = [other] + [o["class"] for o in objects[1:]]
+    keep = [True, False] + [True] * (len(objects) - 2)
+    result = change_objects(meta, entry.image_id, classes, keep)
+    assert result.ok and "1 object deleted" in result.message
+    now = ui_state.view(project_id, "dataset").images[entry.image_id].structured["objects"]
+    assert [o["class"] for o in now] == [other] + [o["class"] for o in objects[2:]]
+    assert now[0]["box"] == objects[0]["box"]
+    stale = change_objects(meta, entry.image_id, classes, keep)
+    assert not stale.ok and "changed meanwhile" in stale.message
+    read_only = change_objects(PageMeta(project_id, "detection", 3), entry.image_id, [], [])
+    assert not read_only.ok and "time-travel" in read_only.message
+    assert len(scenes) == 6

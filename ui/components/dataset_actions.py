@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,48 @@ def change_label(
         return ActionResult(False, _sentence(str(exc)))
     shown = label if label is not None else (f"{number:g}" if number is not None else "no label")
     return ActionResult(True, f"Label changed to “{shown}” (event #{event.seq}).", event.seq)
+
+
+def change_objects(
+    meta: PageMeta,
+    image_id: str | None,
+    classes: Sequence[str | None],
+    keep: Sequence[bool | None],
+) -> ActionResult:
+    """Append ``AnnotationChanged`` for ``image_id``: its objects with the classes chosen
+    (``classes[i]`` for object ``i``), those switched off (``keep[i]`` false) deleted."""
+    if meta.read_only:
+        return ActionResult(False, "This is a time-travel view: objects cannot be changed here.")
+    state = get_state()
+    dataset = state.view(meta.project_id, "dataset")
+    entry = dataset.images.get(image_id or "") if dataset is not None else None
+    if entry is None or entry.structured is None or entry.structured.get("objects") is None:
+        return ActionResult(False, "Choose an image with objects first.")
+    current = list(entry.structured["objects"])
+    if len(classes) != len(current) or len(keep) != len(current):
+        return ActionResult(False, "The image changed meanwhile: look at it again.")
+    objects = [
+        {**obj, "class": chosen or obj["class"]}
+        for obj, chosen, kept in zip(current, classes, keep, strict=True)
+        if kept is not False
+    ]
+    if objects == current:
+        return ActionResult(False, "Nothing changed: choose another class or delete an object.")
+    annotation = {**entry.structured, "objects": objects}
+    try:
+        event = commands.change_annotation(
+            state.workspace, meta.project_id, entry.image_id, annotation, "ui", dataset
+        )
+    except CommandError as exc:
+        return ActionResult(False, _sentence(str(exc)))
+    deleted = len(current) - len(objects)
+    changed = sum(1 for a, b in zip(current, objects, strict=False) if a != b) if not deleted else 0
+    what = (
+        f"{deleted} object{'s' if deleted != 1 else ''} deleted"
+        if deleted
+        else f"{changed} object{'s' if changed != 1 else ''} changed"
+    )
+    return ActionResult(True, f"Objects saved: {what} (event #{event.seq}).", event.seq)
 
 
 def remove_image(meta: PageMeta, image_id: str | None) -> ActionResult:

@@ -83,44 +83,76 @@ def detail_body(
         ),
         metadata_table(dataset, entry),
     ]
-    if entry.structured is not None and entry.structured.get("objects") is not None:
-        children.append(objects_table(entry.structured["objects"], dataset.classes))
+    objects = entry.structured.get("objects") if entry.structured is not None else None
+    if objects is not None:
+        children.append(objects_table(objects, dataset.classes, editable=not read_only))
     if not read_only:
         children.append(label_editor(dataset, entry, task))
     return children
 
 
-def objects_table(objects: Sequence[Mapping[str, Any]], classes: Sequence[str]) -> Component:
-    """The image's objects: class (in its colour), box corners and flags."""
+OBJECT_CLASS = "dataset-object-class"
+OBJECT_KEEP = "dataset-object-keep"
+
+
+def objects_table(
+    objects: Sequence[Mapping[str, Any]], classes: Sequence[str], editable: bool = False
+) -> Component:
+    """The image's objects: class (in its colour), box corners and flags. ``editable``: each
+    row's class is a dropdown and a switch keeps or deletes the object (Save objects)."""
     if not objects:
         return html.P("No object: a negative image.", className="text-body-secondary small")
-    rows = [
-        html.Tr(
-            [
-                html.Td(
-                    html.Span(
-                        str(obj.get("class")),
-                        className="overlay-swatch",
-                        style={"borderColor": class_color(str(obj.get("class")), classes)},
-                    )
-                ),
-                html.Td(
-                    ", ".join(f"{v:g}" for v in obj.get("box") or ()), className="font-monospace"
-                ),
-                html.Td(", ".join(f for f in ("difficult", "crowd") if obj.get(f)) or "—"),
-            ]
+    options = [{"label": c, "value": c} for c in classes]
+    rows = []
+    for index, obj in enumerate(objects):
+        name = str(obj.get("class"))
+        swatch = html.Span(
+            name, className="overlay-swatch", style={"borderColor": class_color(name, classes)}
         )
-        for obj in objects
-    ]
+        cell: Component = swatch
+        if editable:
+            cell = html.Div(
+                [
+                    html.Span(
+                        className="overlay-swatch me-1",
+                        style={"borderColor": class_color(name, classes)},
+                    ),
+                    dcc.Dropdown(
+                        id={"type": OBJECT_CLASS, "index": index},
+                        options=options,
+                        value=name,
+                        clearable=False,
+                        className="flex-grow-1 dataset-object-select",
+                    ),
+                ],
+                className="d-flex align-items-center",
+            )
+        cells = [
+            html.Td(cell),
+            html.Td(", ".join(f"{v:g}" for v in obj.get("box") or ()), className="font-monospace"),
+            html.Td(", ".join(f for f in ("difficult", "crowd") if obj.get(f)) or "—"),
+        ]
+        if editable:
+            cells.append(
+                html.Td(
+                    dbc.Switch(
+                        id={"type": OBJECT_KEEP, "index": index},
+                        value=True,
+                        className="mb-0",
+                        label_class_name="visually-hidden",
+                        label="keep",
+                    ),
+                    title="Keep this object (off: delete it when saving)",
+                )
+            )
+        rows.append(html.Tr(cells))
+    head = [html.Th("Class"), html.Th("Box (x1, y1, x2, y2)"), html.Th("Flags")]
+    if editable:
+        head.append(html.Th("Keep"))
     return dbc.Table(
-        [
-            html.Thead(
-                html.Tr([html.Th("Class"), html.Th("Box (x1, y1, x2, y2)"), html.Th("Flags")])
-            ),
-            html.Tbody(rows),
-        ],
+        [html.Thead(html.Tr(head)), html.Tbody(rows)],
         size="sm",
-        className="small mb-3",
+        className="small mb-3 align-middle",
         id="dataset-detail-objects",
     )
 
@@ -202,20 +234,28 @@ def label_editor(dataset: DatasetView, entry: ImageEntry, task: str) -> html.Div
     regression = task == "regression"
     classification = task == "classification"
     editable = regression or classification
+    objects = bool((entry.structured or {}).get("objects"))
     current = entry.label if entry.label is not None else UNLABELED_OPTION
+    if editable:
+        heading: Component = html.H6(
+            [
+                html.I(className="bi bi-pencil-square me-2"),
+                "Edit value" if regression else "Edit label",
+            ]
+        )
+    elif objects:
+        heading = html.P(
+            "Change an object's class or switch it off to delete it, then save the objects.",
+            className="text-body-secondary small",
+        )
+    else:
+        heading = html.P(
+            f"Annotations of {task.replace('_', ' ')} projects are not edited here yet.",
+            className="text-body-secondary small",
+        )
     return html.Div(
         [
-            html.H6(
-                [
-                    html.I(className="bi bi-pencil-square me-2"),
-                    "Edit value" if regression else "Edit label",
-                ]
-            )
-            if editable
-            else html.P(
-                f"Annotations of {task.replace('_', ' ')} projects are not edited here yet.",
-                className="text-body-secondary small",
-            ),
+            heading,
             html.Div(
                 [
                     dcc.Dropdown(
@@ -257,6 +297,14 @@ def label_editor(dataset: DatasetView, entry: ImageEntry, task: str) -> html.Div
                         size="sm",
                         n_clicks=0,
                         style=None if editable else HIDDEN,
+                    ),
+                    dbc.Button(
+                        [html.I(className="bi bi-check2 me-1"), "Save objects"],
+                        id="dataset-objects-save",
+                        color="primary",
+                        size="sm",
+                        n_clicks=0,
+                        style=None if objects else HIDDEN,
                     ),
                     dbc.Button(
                         [html.I(className="bi bi-trash3 me-1"), "Remove image"],

@@ -31,6 +31,7 @@ from ui.components.dataset_actions import (
     PageMeta,
     cancel_import,
     change_label,
+    change_objects,
     detail_update,
     feedback,
     grid_update,
@@ -43,6 +44,7 @@ from ui.components.dataset_actions import (
     triggered,
 )
 from ui.components.dataset_charts import histogram_figure
+from ui.components.dataset_detail import OBJECT_CLASS, OBJECT_KEEP
 from ui.components.dataset_grid import PAGE_SIZE, GridQuery, subset_options
 from ui.components.dataset_import import import_panel, upload_status
 from ui.components.empty_state import empty_state, project_not_found
@@ -533,6 +535,30 @@ def on_save_label(
     if not n:
         raise PreventUpdate
     result = change_label(PageMeta.from_store(meta), image_id, choice, new_name, value)
+    return feedback(result, dismiss_ms=5000), result.seq if result.seq else no_update
+
+
+@callback(
+    Output("dataset-label-feedback", "children", allow_duplicate=True),
+    Output("dataset-seq", "data", allow_duplicate=True),
+    Input("dataset-objects-save", "n_clicks"),
+    State({"type": OBJECT_CLASS, "index": ALL}, "value"),
+    State({"type": OBJECT_KEEP, "index": ALL}, "value"),
+    State("dataset-selected", "data"),
+    State("dataset-meta", "data"),
+    prevent_initial_call=True,
+)
+def on_save_objects(
+    n: int | None,
+    classes: list[str | None],
+    keep: list[bool | None],
+    image_id: str | None,
+    meta: dict[str, Any] | None,
+) -> tuple[Component, Any]:
+    """Append ``AnnotationChanged`` with the objects as edited (classes changed, some deleted)."""
+    if not n:
+        raise PreventUpdate
+    result = change_objects(PageMeta.from_store(meta), image_id, classes, keep)
     return feedback(result, dismiss_ms=5000), result.seq if result.seq else no_update
 
 
