@@ -57,6 +57,7 @@ from aistudio.commands.training import (
     rerun_experiment,
     resolve_experiment,
     suggest_experiment_name,
+    trainable_tasks,
     training_info,
 )
 
@@ -108,6 +109,7 @@ __all__ = [
     "resolve_project",
     "submit",
     "suggest_experiment_name",
+    "trainable_tasks",
     "training_info",
     "unreadable_projects",
 ]

@@ -104,6 +104,13 @@ class TrainingPlan:
     notes: tuple[str, ...] = ()
 
 
+def trainable_tasks() -> list[str]:
+    """The tasks this version can train (the task registry's), in DESIGN's order."""
+    from aistudio.tasks.registry import available_tasks  # task modules are torch-free
+
+    return available_tasks()
+
+
 def training_info(task: str) -> TaskTrainingInfo:
     """What ``task`` offers to train (CommandError when it has no training yet)."""
     spec = task_of(task)

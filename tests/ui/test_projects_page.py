@@ -51,7 +51,7 @@ def test_empty_workspace_shows_the_form_and_a_first_project_hint(page: ModuleTyp
         assert len(by_id(tree, stable_id)) == 1, stable_id
     (task,) = by_id(tree, "projects-new-task")
     assert [o["value"] for o in task.options] == list(TASKS)
-    assert "Object detection" in [o["label"] for o in task.options]
+    assert "Object detection" in [o["label"].split(" (")[0] for o in task.options]
     assert task.value == "classification"
 
 
@@ -265,3 +265,14 @@ def test_a_project_whose_log_cannot_be_read_is_named_not_hidden(
     notice = by_id(tree, "projects-damaged")
     assert broken_id in text_of(notice) and "line 1" in text_of(notice)
     assert "Good" in text_of(tree) and good.data["project_id"] not in text_of(notice)
+
+
+def test_the_new_project_form_marks_tasks_that_cannot_be_trained_yet(page: ModuleType) -> None:
+    tree = page.layout()
+    (select,) = by_id(tree, "projects-new-task")
+    labels = {o["value"]: o["label"] for o in select.options}
+    assert not labels["classification"].endswith(page.NOT_TRAINABLE_YET)
+    assert not labels["regression"].endswith(page.NOT_TRAINABLE_YET)
+    assert labels["detection"].endswith(page.NOT_TRAINABLE_YET)
+    assert "not available yet" in page.task_help("detection")
+    assert "not available yet" not in page.task_help("classification")

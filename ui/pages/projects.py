@@ -79,6 +79,10 @@ TASK_INFO: dict[str, TaskInfo] = {
 SORTS: dict[str, str] = {"activity": "Recent activity", "created": "Newest", "name": "Name"}
 
 
+NOT_TRAINABLE_YET = " (import and annotate; training not available yet)"
+"""What the New project form adds to a task this version cannot train yet."""
+
+
 def task_info(task: str) -> TaskInfo:
     """How ``task`` is shown (a neutral look for a task this version does not know)."""
     return TASK_INFO.get(
@@ -396,7 +400,14 @@ def summary_text(projects: list[ProjectView]) -> str:
 
 # ---------------------------------------------------------------------- layout
 def _create_card() -> dbc.Card:
-    options = [{"label": TASK_INFO[t].label, "value": t} for t in TASKS]
+    trainable = set(commands.trainable_tasks())
+    options = [
+        {
+            "label": TASK_INFO[t].label + ("" if t in trainable else NOT_TRAINABLE_YET),
+            "value": t,
+        }
+        for t in TASKS
+    ]
     return dbc.Card(
         [
             dbc.CardHeader(
@@ -608,8 +619,11 @@ def refresh_list(
 
 @callback(Output("projects-new-task-help", "children"), Input("projects-new-task", "value"))
 def task_help(task: str | None) -> str:
-    """The chosen task in one line."""
-    return task_info(task or "").help
+    """The chosen task in one line (and whether it can be trained yet)."""
+    help_text = task_info(task or "").help
+    if task and task not in commands.trainable_tasks():
+        help_text += " Training this task is not available yet: import and annotate for now."
+    return help_text
 
 
 @callback(
