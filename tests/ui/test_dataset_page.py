@@ -273,6 +273,7 @@ def test_name_filter_is_a_case_insensitive_substring(
     nothing = grid(project_id, name="no-such-file")
     assert nothing["count"] == "0 images match (of 40)"
     assert "No image matches these filters" in text(nothing["children"])
+    assert nothing["children"][0].style == {"gridColumn": "1 / -1"}, "the grid's whole width"
 
 
 def test_split_and_subset_filters(ui_workspace: Workspace, ui_state: AppState) -> None:

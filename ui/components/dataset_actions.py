@@ -165,18 +165,22 @@ def render_grid(meta: PageMeta, dataset: DatasetView, query: GridQuery) -> GridR
     if page.ids:
         children = grid_children(meta.project_id, dataset, page.ids, meta.at)
     else:
+        # The grid's whole width: in one grid cell the text wrapped one word a line.
         children = [
-            empty_state(
-                "funnel",
-                "No image matches these filters",
-                "Choose another class, split or name, or clear the filters.",
-                dbc.Button(
-                    "Clear filters",
-                    id="dataset-filter-clear-empty",
-                    color="secondary",
-                    outline=True,
-                    n_clicks=0,
+            html.Div(
+                empty_state(
+                    "funnel",
+                    "No image matches these filters",
+                    "Choose another class, split or name, or clear the filters.",
+                    dbc.Button(
+                        "Clear filters",
+                        id="dataset-filter-clear-empty",
+                        color="secondary",
+                        outline=True,
+                        n_clicks=0,
+                    ),
                 ),
+                style={"gridColumn": "1 / -1"},
             )
         ]
     return GridRender(

@@ -38,7 +38,8 @@ def histogram_figure(
     else:
         figure = _class_bars(dataset)
     themed(figure, theme)
-    figure.update_layout(margin={"l": 8, "r": 16, "t": 36, "b": 32})
+    two_lines = "<br>" in str(figure.layout.title.text or "")
+    figure.update_layout(margin={"l": 8, "r": 16, "t": 56 if two_lines else 36, "b": 32})
     return figure
 
 
@@ -112,7 +113,8 @@ def _stacked_by_subset(dataset: DatasetView, split: str) -> go.Figure:
             hovertemplate=f"%{{y}} · {SUBSET_LABELS[subset]}: %{{x:,}}<extra></extra>",
         )
     what = "Objects" if _counts_objects(dataset) else "Images"
-    title = f"{what} per class and subset ({split})"
+    # Two lines: on one, a long split name was cut ("Images per class and subset (def").
+    title = f"{what} per class and subset<br><sup>split “{split}”</sup>"
     if hidden:
         title += f" (largest {MAX_BARS}; {hidden} more)"
     _bar_layout(figure, title, len(classes))

@@ -192,7 +192,7 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
                     disabled=grid.subset_disabled,
                 ),
                 sm=6,
-                xl=2,
+                xl=3,
             ),
             dbc.Col(
                 dbc.InputGroup(
@@ -207,7 +207,7 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
                     ]
                 ),
                 sm=6,
-                xl=4,
+                xl=3,
             ),
         ],
         className="g-2",
