@@ -34,7 +34,7 @@ TILE_TYPE = "eval-tile"
 """Pattern-matching id type of a result tile: ``{"type": TILE_TYPE, "index": image_id}``."""
 SORTS: dict[str, tuple[tuple[str, str], ...]] = {
     "classification": (
-        ("mistakes", "Mistakes first, most confident first"),
+        ("mistakes", "Worst first: confident mistakes, then unsure correct ones"),
         ("confidence_desc", "Confidence: high to low"),
         ("confidence_asc", "Confidence: low to high"),
         ("name", "File name"),

@@ -6,7 +6,8 @@
   and Reset (after a confirmation) and the job's progress; the headline figures and plots
   (confusion matrix, per-class bars, precision-recall curves, threshold sweep; or residuals and
   predicted against true values); the per-image results as a grid of thumbnails with filters and
-  sorting (mistakes first, most confident first, by default), each opening a detail dialog.
+  sorting (worst first by default: confident mistakes, then unsure correct ones), each opening
+  a detail dialog.
 
 Everything shown comes from the experiments, evaluation, jobs and dataset views and from the
 evaluation's files read through :func:`aistudio.commands.load_evaluation`; the shell's ``tick``
