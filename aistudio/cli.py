@@ -204,8 +204,8 @@ def project_list(ctx: click.Context, as_json: bool, workspace_dir: Path | None) 
     from projections.serialize import to_jsonable
 
     ws = _workspace(ctx, workspace_dir)
-    projects = build_list(commands.project_views(ws))
-    unreadable = commands.unreadable_projects(ws)
+    views, unreadable = commands.scan_projects(ws)
+    projects = build_list(views)
     if as_json:
         _print_json(to_jsonable(projects))
         return

@@ -16,7 +16,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from aistudio.worker.quarantine import quarantine_reason
+from aistudio import commands
 from aistudio.workspace import Workspace
 from ui.components.navbar import navbar
 from ui.components.sidebar import project_page_path, sidebar
@@ -210,7 +210,7 @@ def quarantine_notice(project_id: str | None) -> str | None:
     """The banner's sentence when a live worker has set ``project_id`` aside (None otherwise)."""
     if project_id is None:
         return None
-    reason = quarantine_reason(get_state().workspace, project_id)
+    reason = commands.set_aside_reason(get_state().workspace, project_id)
     return quarantine_sentence(reason) if reason else None
 
 

@@ -39,7 +39,8 @@ from aistudio.commands.projects import (
     project_views,
     rename_project,
     resolve_project,
-    unreadable_projects,
+    scan_projects,
+    set_aside_reason,
 )
 from aistudio.commands.rules import recheck, submit
 from aistudio.commands.splits import create_split, delete_split, preview_split
@@ -60,6 +61,7 @@ from aistudio.commands.training import (
     trainable_tasks,
     training_info,
 )
+from aistudio.tasks.base import ModelSpec
 
 __all__ = [
     "CHECKPOINTS",
@@ -70,6 +72,7 @@ __all__ = [
     "MIN_TRAIN_IMAGES",
     "TRAINING_NOTE_NO_VAL",
     "CommandError",
+    "ModelSpec",
     "ModelViews",
     "TaskTrainingInfo",
     "TrainingConfigError",
@@ -107,9 +110,10 @@ __all__ = [
     "reset_evaluation",
     "resolve_experiment",
     "resolve_project",
+    "scan_projects",
+    "set_aside_reason",
     "submit",
     "suggest_experiment_name",
     "trainable_tasks",
     "training_info",
-    "unreadable_projects",
 ]

@@ -23,17 +23,14 @@ def project_views(workspace: Workspace) -> dict[str, ProjectView]:
     """Every readable project's view (deleted ones included), by id.
 
     A project whose log cannot be read is left out, so that it cannot stop work on the others;
-    :func:`unreadable_projects` names them and ``aistudio verify`` the damage.
+    :func:`scan_projects` names them and ``aistudio verify`` the damage.
     """
-    return _scan_projects(workspace)[0]
+    return scan_projects(workspace)[0]
 
 
-def unreadable_projects(workspace: Workspace) -> dict[str, str]:
-    """Project id -> why its log cannot be read (damaged mid-file, unreadable file), by id."""
-    return _scan_projects(workspace)[1]
-
-
-def _scan_projects(workspace: Workspace) -> tuple[dict[str, ProjectView], dict[str, str]]:
+def scan_projects(workspace: Workspace) -> tuple[dict[str, ProjectView], dict[str, str]]:
+    """In one read of every log: the readable projects' views (as :func:`project_views`), and
+    project id -> why its log cannot be read (damaged mid-file, unreadable file)."""
     views: dict[str, ProjectView] = {}
     unreadable: dict[str, str] = {}
     for project_id in workspace.project_ids():
@@ -55,7 +52,7 @@ def resolve_project(workspace: Workspace, ref: str) -> str:
         if not deleted:
             return ref
         raise CommandError(f"project {ref} was deleted")
-    all_views, unreadable = _scan_projects(workspace)
+    all_views, unreadable = scan_projects(workspace)
     views = {pid: v for pid, v in all_views.items() if not v.deleted}
     matches = [pid for pid, view in views.items() if view.name == ref]
     if len(matches) == 1:
@@ -71,6 +68,15 @@ def resolve_project(workspace: Workspace, ref: str) -> str:
             f"{ids}; name it by id)"
         )
     raise CommandError(f"no project {ref!r}: see `aistudio project list`{hint}")
+
+
+def set_aside_reason(workspace: Workspace, project_id: str) -> str | None:
+    """Why a live worker has set ``project_id`` aside (its log damaged, unreadable, …), or None.
+
+    Read from the workers' quarantine lists (small files under ``.run/``; torch-free)."""
+    from aistudio.worker.quarantine import quarantine_reason
+
+    return quarantine_reason(workspace, project_id)
 
 
 def create_project(

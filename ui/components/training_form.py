@@ -20,11 +20,11 @@ from dash.development.base_component import Component
 from aistudio import commands
 from aistudio.commands import (
     CommandError,
+    ModelSpec,
     TaskTrainingInfo,
     TrainingConfigError,
     TrainingPlan,
 )
-from aistudio.tasks.base import ModelSpec
 from projections.dataset import DatasetView
 from projections.experiments import ExperimentsView
 
