@@ -150,6 +150,7 @@ class ExperimentEntry:
         started_ts: when the latest run started (``JobStarted``).
         ended_ts: when the latest run ended.
         updated_seq: seq of the last event that changed this entry.
+        threshold: the confidence threshold a person set (``ThresholdSet``), None before.
     """
 
     experiment_id: str
@@ -181,6 +182,7 @@ class ExperimentEntry:
     started_ts: str | None = None
     ended_ts: str | None = None
     updated_seq: int = 0
+    threshold: float | None = None
 
     @property
     def job_id(self) -> str:
@@ -518,6 +520,14 @@ def _training_completed(view: ExperimentsView, event: Event) -> ExperimentsView:
             cancel_requested=False,
             ended_ts=event.ts,
         )
+    return view
+
+
+@projection.on("ThresholdSet")
+def _threshold_set(view: ExperimentsView, event: Event) -> ExperimentsView:
+    entry = view.experiments.get(event.data["experiment_id"])
+    if entry is not None:
+        _put(view, entry, event, threshold=float(event.data["threshold"]))
     return view
 
 

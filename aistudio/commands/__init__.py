@@ -24,6 +24,7 @@ from aistudio.commands.evaluation import (
     load_evaluation,
     request_evaluation,
     reset_evaluation,
+    set_threshold,
 )
 from aistudio.commands.export import (
     EXPORT_SUFFIXES,
@@ -112,6 +113,7 @@ __all__ = [
     "resolve_project",
     "scan_projects",
     "set_aside_reason",
+    "set_threshold",
     "submit",
     "suggest_experiment_name",
     "trainable_tasks",

@@ -23,6 +23,7 @@ from aistudio.commands.model_views import (
     require_checkpoint,
 )
 from aistudio.commands.training import resolve_experiment
+from aistudio.tasks.base import Task
 from aistudio.workspace import Workspace, WorkspaceError
 from events import (
     ConcurrencyError,
@@ -34,16 +35,15 @@ from projections.evaluations import EvaluationEntry, FileInfo
 logger = logging.getLogger(__name__)
 
 
-def _labelled_in(dataset: DatasetView, split: str, subsets: set[str], label_kind: str) -> int:
-    """How many images of ``split``'s ``subsets`` carry a label (or a value)."""
+def _labelled_in(dataset: DatasetView, split: str, subsets: set[str], task: Task) -> int:
+    """How many images of ``split``'s ``subsets`` carry what ``task`` learns from."""
     members = dataset.splits.get(split, {})
     images = dataset.images
-    by_label = label_kind == "label"
     count = 0
     for image_id, subset in members.items():
         if subset in subsets:
             entry = images.get(image_id)
-            if entry is not None and (entry.label if by_label else entry.value) is not None:
+            if entry is not None and task.accepts(entry):
                 count += 1
     return count
 
@@ -95,8 +95,8 @@ def request_evaluation(
             )
         if entry.split not in dataset.splits:
             raise CommandError(f"the split {entry.split!r} of {entry.name!r} no longer exists")
-        if _labelled_in(dataset, entry.split, set(chosen), task.label_kind) == 0:
-            what = "labelled" if task.label_kind == "label" else "annotated"
+        if _labelled_in(dataset, entry.split, set(chosen), task) == 0:
+            what = "labelled" if task.target_noun == "a label" else "annotated"
             raise CommandError(
                 f"the {', '.join(chosen)} subset{'s' if len(chosen) > 1 else ''} of split "
                 f"{entry.split!r} {'have' if len(chosen) > 1 else 'has'} no {what} image"
@@ -230,3 +230,42 @@ def load_evaluation(
             raise CommandError(f"{ref.name} has changed since the evaluation wrote it")
     rows, parsed = _parsed_evaluation(results, entry.results.sha256, report, entry.report.sha256)
     return rows, parsed
+
+
+def set_threshold(
+    workspace: Workspace,
+    project_id: str,
+    experiment: str,
+    threshold: float,
+    actor: str = "cli",
+) -> Event:
+    """Choose the confidence threshold of ``experiment`` (id or name): ``ThresholdSet``.
+
+    Later evaluations count detections at it and later exports write it into their metadata.
+
+    Raises:
+        CommandError: the task has no confidence threshold, the value is outside 0..1, or the
+            experiment is unknown.
+    """
+    task = task_of(project_task(workspace, project_id))
+    if not task.uses_threshold:
+        raise CommandError(f"{task.name} models have no confidence threshold to set")
+    if not isinstance(threshold, int | float) or not 0.0 <= float(threshold) <= 1.0:
+        raise CommandError(f"the threshold must be a number from 0 to 1, not {threshold!r}")
+    for _attempt in range(5):
+        seq, _dataset, experiments, _evaluations, _exports = current_model_views(
+            workspace, project_id
+        )
+        experiment_id = resolve_experiment(workspace, project_id, experiment, experiments)
+        try:
+            return append_event(
+                workspace,
+                project_id,
+                "ThresholdSet",
+                {"experiment_id": experiment_id, "threshold": round(float(threshold), 4)},
+                actor,
+                expected_seq=seq,
+            )
+        except ConcurrencyError:
+            continue
+    raise CommandError("the project kept changing while the threshold was checked; try again")

@@ -25,7 +25,7 @@ from aistudio.commands.datasets import (
     remove_image,
     submit_import,
 )
-from aistudio.commands.evaluation import request_evaluation, reset_evaluation
+from aistudio.commands.evaluation import request_evaluation, reset_evaluation, set_threshold
 from aistudio.commands.export import request_export
 from aistudio.commands.jobs import request_cancel
 from aistudio.commands.projects import delete_project, rename_project
@@ -153,6 +153,9 @@ RULES: dict[str, Rule] = {
     "EvaluationRequested": Rule(_submit_evaluation),
     "EvaluationReset": Rule(lambda ws, p, d, a: reset_evaluation(ws, p, d["experiment_id"], a)),
     "ExportRequested": Rule(_submit_export),
+    "ThresholdSet": Rule(
+        lambda ws, p, d, a: set_threshold(ws, p, d["experiment_id"], d["threshold"], a)
+    ),
     "CancelRequested": Rule(lambda ws, p, d, a: request_cancel(ws, p, d["job_id"], a)),
     "ProjectRenamed": Rule(lambda ws, p, d, a: rename_project(ws, p, d["name"], a)),
     "ProjectDeleted": Rule(lambda ws, p, _d, a: delete_project(ws, p, a)),

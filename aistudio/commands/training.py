@@ -21,7 +21,7 @@ from events import (
     ConcurrencyError,
     Event,
 )
-from projections.dataset import DatasetView
+from projections.dataset import DatasetView, ImageEntry
 from projections.dataset import rebuild as rebuild_dataset
 from projections.experiments import ExperimentsView
 from projections.experiments import rebuild as rebuild_experiments
@@ -59,7 +59,7 @@ class TaskTrainingInfo:
     Attributes:
         task: the task's name.
         title: its title for people.
-        label_kind: ``label`` (a class per image) or ``value`` (a number per image).
+        label_kind: the annotation kind it learns from (``label``, ``value``, ``boxes``…).
         models: the models it offers, with their sizes and smallest image size.
         default_model: the model a new experiment starts with.
         primary_metric: the metric that picks the best epoch.
@@ -226,30 +226,28 @@ def _field_of(message: str, config: dict[str, Any]) -> str | None:
 
 
 def _split_counts(
-    dataset: DatasetView, split: str, label_kind: str
-) -> tuple[int, int, list[str | None], list[float | None]]:
-    """Annotated images of the split's train and validation subsets, and the train targets.
+    dataset: DatasetView, split: str, task: Task
+) -> tuple[int, int, list[ImageEntry]]:
+    """Images of the split's train and validation subsets that ``task`` can learn from, and the
+    train ones (:meth:`~aistudio.tasks.base.Task.accepts`).
 
     Returns:
-        ``(train images, val images, train labels, train values)``, annotated images only.
+        ``(train images, val images, train entries)``.
     """
     members = dataset.splits[split]
     images = dataset.images
     counts = {"train": 0, "val": 0}
-    labels: list[str | None] = []
-    values: list[float | None] = []
-    by_label = label_kind == "label"
+    train: list[ImageEntry] = []
     for image_id, subset in members.items():
         if subset not in counts:
             continue
         entry = images.get(image_id)
-        if entry is None or (entry.label is None if by_label else entry.value is None):
+        if entry is None or not task.accepts(entry):
             continue
         counts[subset] += 1
         if subset == "train":
-            labels.append(entry.label)
-            values.append(entry.value)
-    return counts["train"], counts["val"], labels, values
+            train.append(entry)
+    return counts["train"], counts["val"], train
 
 
 def check_training(
@@ -314,15 +312,15 @@ def _check_split(task: Task, dataset: DatasetView, split: str) -> tuple[int, int
     if split not in dataset.splits:
         known = ", ".join(dataset.splits) or "none yet: create one with `aistudio split`"
         raise TrainingConfigError(f"no split named {split!r} (splits: {known})", "split")
-    train, val, labels, values = _split_counts(dataset, split, task.label_kind)
+    train, val, entries = _split_counts(dataset, split, task)
     if train < MIN_TRAIN_IMAGES:
-        what = "labelled" if task.label_kind == "label" else "annotated (with a value)"
-        found = f"has no {what} train image" if train == 0 else f"has {train} {what} train image"
+        what = f"train image with {task.target_noun}"
+        found = f"has no {what}" if train == 0 else f"has {train} {what}"
         raise TrainingConfigError(
             f"the split {split!r} {found}: training needs at least {MIN_TRAIN_IMAGES}", "split"
         )
     try:
-        task.target_info(labels, values)  # what the task needs of its targets (torch-free)
+        task.fit_state(entries)  # what the task needs of its targets (torch-free)
     except TaskInputError as exc:
         raise TrainingConfigError(f"split {split!r}: {exc}", "split") from None
     notes = (TRAINING_NOTE_NO_VAL,) if val == 0 else ()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,6 +32,18 @@ CANCEL_POLL_S = 0.5
 
 ProgressFn = Callable[[int, int], None]
 CancelCheck = Callable[[], None]
+BatchFn = Callable[[nn.Module, torch.Tensor], Any]
+"""Runs the model on one normalised batch and returns that batch's outputs, on the CPU."""
+JoinFn = Callable[[list[Any]], Any]
+"""Joins the outputs of batches (or chunks), in order."""
+
+
+def _plain_forward(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    return model(inputs).float().cpu()
+
+
+def _concatenate(outputs: list[Any]) -> torch.Tensor:
+    return torch.cat(outputs) if outputs else torch.empty(0)
 
 
 def default_device() -> torch.device:
@@ -53,8 +66,12 @@ def forward_batches(
     device: torch.device,
     check_cancelled: CancelCheck | None = None,
     on_batch: Callable[[int], None] | None = None,
-) -> torch.Tensor:
-    """The model's outputs for ``uint8`` images ``(N, 3, S, S)``, in order, as float32 on the CPU.
+    run: BatchFn = _plain_forward,
+    join: JoinFn = _concatenate,
+) -> Any:
+    """The model's outputs for ``uint8`` images ``(N, 3, S, S)``, in order, on the CPU (by
+    default the stacked float32 outputs; a task's ``run``/``join`` give its own, e.g. a list of
+    detections per image).
 
     Args:
         model: a network in eval mode, on ``device``.
@@ -63,20 +80,22 @@ def forward_batches(
         device: where the model runs.
         check_cancelled: called before each batch (raises to stop).
         on_batch: called after each batch with the number of images done so far.
+        run: the model's outputs of one normalised batch (default: ``model(x)`` as float32).
+        join: the outputs of the batches joined (default: concatenated).
 
     Returns:
-        The stacked outputs ``(N, …)`` (``(0,)`` when there is no image).
+        The joined outputs (by default ``(N, …)``; ``(0,)`` when there is no image).
     """
-    outputs: list[torch.Tensor] = []
+    outputs: list[Any] = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             if check_cancelled is not None:
                 check_cancelled()
             batch = images[start : start + batch_size].to(device, non_blocking=True)
-            outputs.append(model(to_model_input(batch)).float().cpu())
+            outputs.append(run(model, to_model_input(batch)))
             if on_batch is not None:
                 on_batch(start + len(batch))
-    return torch.cat(outputs) if outputs else torch.empty(0)
+    return join(outputs)
 
 
 def predict(
@@ -90,8 +109,11 @@ def predict(
     workers: int | None = None,
     on_progress: ProgressFn | None = None,
     check_cancelled: CancelCheck | None = None,
-) -> torch.Tensor:
-    """The model's outputs for the images at ``paths``, in order (float32, CPU).
+    run: BatchFn = _plain_forward,
+    join: JoinFn = _concatenate,
+) -> Any:
+    """The model's outputs for the images at ``paths``, in order (on the CPU; see
+    :func:`forward_batches` for ``run`` and ``join``).
 
     Args:
         model: a network in eval mode, on ``device``.
@@ -106,7 +128,7 @@ def predict(
             chunk to be decoded, every :data:`CANCEL_POLL_S` seconds (raises to stop).
 
     Returns:
-        The stacked outputs ``(N, …)``.
+        The joined outputs (by default ``(N, …)``).
     """
     total = len(paths)
     size = chunk or chunk_images(image_size, batch_size)
@@ -120,7 +142,7 @@ def predict(
 
         return decode_all(paths[start : start + size], image_size, workers or cpu_count(), step)
 
-    outputs: list[torch.Tensor] = []
+    outputs: list[Any] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as prefetch:
         pending = prefetch.submit(decode, starts[0]) if starts else None
         try:
@@ -130,13 +152,15 @@ def predict(
                 pending = prefetch.submit(decode, starts[index + 1]) if ahead else None
                 report = _offset_progress(on_progress, start, total)
                 outputs.append(
-                    forward_batches(model, images, batch_size, device, check_cancelled, report)
+                    forward_batches(
+                        model, images, batch_size, device, check_cancelled, report, run, join
+                    )
                 )
                 del images
         finally:
             stop.set()  # a decode still running (after an error) stops at its next step
     logger.info("inference on %d images done (%s)", total, device)
-    return torch.cat(outputs) if outputs else torch.empty(0)
+    return join(outputs)
 
 
 class _Stopped(Exception):

@@ -25,11 +25,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aistudio.evaluation.plan import EvaluationPlan, plan_evaluation
-from aistudio.tasks.base import EvaluationOutput, TargetInfo, Task, TaskInputError
+from aistudio.tasks.base import (
+    EvaluationContext,
+    EvaluationOutput,
+    TargetInfo,
+    Task,
+    TaskInputError,
+)
 from aistudio.worker.context import JobContext, JobInputError, JobResult
 from events.schemas.evaluation import EvaluationRequested
 
 if TYPE_CHECKING:  # torch-side: imported when the job runs, not with this module
+    import torch
     from torch import nn
 
     from aistudio.training.data import SubsetData
@@ -102,10 +109,10 @@ def _evaluate(
 
     command = plan.command
     info = target_info_of(meta)
-    data, subset_of, skipped = _images(ctx, plan, task, info)
+    image_size = int(meta["image_size"])
+    data, subset_of, skipped = _images(ctx, plan, task, info, image_size)
     device = default_device()
     model.to(device)
-    image_size = int(meta["image_size"])
     total = len(data)
 
     def progress(done: int, _total: int) -> None:
@@ -113,6 +120,11 @@ def _evaluate(
 
     ctx.progress(0, total, f"evaluating: 0/{total} images", force=True)
     inference_started = time.monotonic()
+    options = task.validate_options(meta.get("config", {}).get("task_options", {}))
+
+    def run(network: nn.Module, inputs: torch.Tensor) -> Any:
+        return task.infer(network, inputs, options)
+
     outputs = predict(
         model,
         data.paths,
@@ -121,15 +133,15 @@ def _evaluate(
         device,
         on_progress=progress,
         check_cancelled=ctx.check_cancelled,
+        run=run,
+        join=task.join_outputs,
     )
     inference_s = time.monotonic() - inference_started
-    images = plan.dataset.images
-    by_label = task.label_kind == "label"
-    annotations = [
-        images[i].label if by_label else images[i].value for i in data.image_ids
-    ]  # exact, where the targets may be transformed (normalised values in float32)
-    evaluation = task.evaluate(outputs, data.targets, info, annotations)
-    changed = plan.label_changed(data.image_ids, task.label_kind)
+    context = EvaluationContext(
+        subsets=[subset_of[i] for i in data.image_ids], threshold=plan.experiment.threshold
+    )
+    evaluation = task.evaluate_pass(outputs, data.targets, info, data.entries, context)
+    changed = plan.label_changed(data.image_ids, task)
     rows = [
         {"image_id": i, "subset": subset_of[i], **row, "label_changed": i in changed}
         for i, row in zip(data.image_ids, evaluation.rows, strict=True)
@@ -172,7 +184,7 @@ def _evaluate(
 
 
 def _images(
-    ctx: JobContext, plan: EvaluationPlan, task: Task, info: TargetInfo
+    ctx: JobContext, plan: EvaluationPlan, task: Task, info: TargetInfo, image_size: int
 ) -> tuple[SubsetData, dict[str, str], dict[str, int]]:
     """The images to score with their targets, each image's subset, and the skipped counts.
 
@@ -191,14 +203,14 @@ def _images(
     def image_path(sha: str, ext: str) -> Path:
         return ctx.workspace.image_path(ctx.project_id, sha, ext)
 
-    data, unknown = subset_data(pooled, task, info, image_path)
+    data, unknown = subset_data(pooled, task, info, image_path, image_size)
     skipped = {"without_target": in_subsets - len(pooled), "target_unknown_to_model": unknown}
     if len(data) == 0:
-        what = "label" if task.label_kind == "label" else "value"
+        what = task.target_noun
         raise JobInputError(
             f"no image of the {' + '.join(subsets)} subset(s) of split {plan.split!r} can be "
-            f"evaluated: {in_subsets} images, {skipped['without_target']} without a {what}, "
-            f"{unknown} with a {what} the model was not trained on"
+            f"evaluated: {in_subsets} images, {skipped['without_target']} without {what}, "
+            f"{unknown} with {what} the model was not trained on"
         )
     return data, subset_of, skipped
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aistudio.worker.context import JobInputError
 from events import Event
@@ -17,6 +18,9 @@ from projections.dataset import rebuild as rebuild_dataset
 from projections.experiments import CheckpointInfo, ExperimentEntry
 from projections.experiments import rebuild as rebuild_experiments
 from projections.project import rebuild as rebuild_project
+
+if TYPE_CHECKING:
+    from aistudio.tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -47,19 +51,17 @@ class EvaluationPlan:
         """The split the experiment was trained on (and is evaluated on)."""
         return self.experiment.split
 
-    def label_changed(self, image_ids: Iterable[str], label_kind: str) -> set[str]:
-        """The images among ``image_ids`` whose label (``label_kind == "label"``) or value has
-        changed since the model was trained (images added since are not changed)."""
+    def label_changed(self, image_ids: Iterable[str], task: Task) -> set[str]:
+        """The images among ``image_ids`` whose annotation, as ``task`` reads it (a label, a
+        value, boxes), has changed since the model was trained (images added since are not
+        changed)."""
         changed: set[str] = set()
         for image_id in image_ids:
             then = self.trained.images.get(image_id)
             now = self.dataset.images.get(image_id)
             if then is None or now is None:
                 continue
-            before, after = (
-                (then.label, now.label) if label_kind == "label" else (then.value, now.value)
-            )
-            if before != after:
+            if task.annotation_of(then) != task.annotation_of(now):
                 changed.add(image_id)
         return changed
 

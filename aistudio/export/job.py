@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from aistudio.export.metadata import build_metadata
 from aistudio.worker.context import JobCheckFailedError, JobContext, JobInputError, JobResult
 from events.schemas.export import ExportRequested
@@ -34,9 +32,10 @@ from events.schemas.export import ExportRequested
 if TYPE_CHECKING:  # torch-side modules: imported when the job runs
     from torch import nn
 
+    from aistudio.export.adapters import ExportAdapter
     from aistudio.export.samples import Samples
     from aistudio.export.source import LoadedSource
-    from aistudio.export.validate import Runner, Validation
+    from aistudio.export.validate import NamedRunner, Runner, Validation
     from aistudio.training.checkpoints import SavedFile
 
 logger = logging.getLogger(__name__)
@@ -49,25 +48,61 @@ class _Format:
     """How to write one export format and how to run the written file."""
 
     label: str
-    write: Callable[[nn.Module, int, Path, Mapping[str, str], int], SavedFile]
+    write: Callable[[nn.Module, int, Path, Mapping[str, str], int, ExportAdapter], SavedFile]
     open: Callable[[Path], Runner]
+    open_named: Callable[[Path, list[str]], NamedRunner]
 
 
 def _format(name: str) -> _Format:
     if name == "onnx":
-        from aistudio.export.onnx_export import export_onnx, onnx_runner
+        from aistudio.export import onnx_export
 
-        return _Format("ONNX", export_onnx, onnx_runner)
+        def write_onnx(
+            model: nn.Module,
+            size: int,
+            path: Path,
+            metadata: Mapping[str, str],
+            opset: int,
+            adapter: ExportAdapter,
+        ) -> SavedFile:
+            return onnx_export.export_onnx(
+                model,
+                size,
+                path,
+                metadata,
+                opset,
+                adapter.output_names,
+                adapter.dynamic_axes(),
+                adapter.batch,
+            )
+
+        # looked up when called, so tests can stand in for the runners
+        return _Format(
+            "ONNX",
+            write_onnx,
+            lambda path: onnx_export.onnx_runner(path),
+            lambda path, names: onnx_export.onnx_named_runner(path, names),
+        )
     if name != "torchscript":
         raise JobInputError(f"this version of AI Studio cannot export to {name!r}")
-    from aistudio.export.torchscript_export import export_torchscript, torchscript_runner
+    from aistudio.export import torchscript_export
 
     def write(
-        model: nn.Module, size: int, path: Path, metadata: Mapping[str, str], _opset: int
+        model: nn.Module,
+        size: int,
+        path: Path,
+        metadata: Mapping[str, str],
+        _opset: int,
+        adapter: ExportAdapter,
     ) -> SavedFile:
-        return export_torchscript(model, size, path, metadata)
+        return torchscript_export.export_torchscript(model, size, path, metadata, adapter.batch)
 
-    return _Format("TorchScript", write, torchscript_runner)
+    return _Format(
+        "TorchScript",
+        write,
+        lambda path: torchscript_export.torchscript_runner(path),
+        lambda path, names: torchscript_export.torchscript_named_runner(path, names),
+    )
 
 
 def _discard(path: Path) -> None:
@@ -95,27 +130,32 @@ def run_export(ctx: JobContext) -> JobResult:
     fmt = _format(command.format)
     ctx.progress(0, STAGES, "loading the checkpoint", force=True)
     loaded, samples = _load(ctx, command)
-    reference = _reference(loaded, samples)
+    adapter = _adapter(loaded)
+    graph = adapter.graph(loaded.model)
+    reference = _reference(adapter, graph, samples)
     ctx.check_cancelled()
     path = ctx.workspace.export_path(
         ctx.project_id, command.experiment_id, command.export_id, command.format
     )
+    task_metadata = loaded.task.export_metadata(loaded.info)
     metadata = build_metadata(
         task=loaded.task.name,
         image_size=loaded.image_size,
         mean=loaded.mean,
         std=loaded.std,
-        output_shape=reference.shape[1:],
-        task_metadata=loaded.task.export_metadata(loaded.info),
+        output=adapter.output(reference, str(task_metadata.get("output", ""))),
+        task_metadata={**task_metadata, **adapter.extra_metadata()},
         source=loaded.source,
     )
     ctx.progress(1, STAGES, f"exporting to {fmt.label}", force=True)
     _discard(path)  # the remains of an attempt that was killed
     try:
-        saved = fmt.write(loaded.model, loaded.image_size, path, metadata, command.options.opset)
+        saved = fmt.write(graph, loaded.image_size, path, metadata, command.options.opset, adapter)
         ctx.check_cancelled()
         ctx.progress(2, STAGES, f"validating on {len(samples)} images", force=True)
-        validation = _validate(ctx, fmt, path, loaded, samples, reference)
+        validation = _validate(
+            ctx, fmt, path, adapter, samples, reference, command.options.tolerance
+        )
     except BaseException:
         _discard(path)
         raise
@@ -168,50 +208,51 @@ def _load(ctx: JobContext, command: ExportRequested) -> tuple[LoadedSource, Samp
     )
     if len(samples) == 0:
         raise JobInputError(
-            "the export cannot be validated: the dataset has no readable image with a "
-            f"{'label' if loaded.task.label_kind == 'label' else 'value'}"
+            "the export cannot be validated: the dataset has no readable image with "
+            f"{loaded.task.target_noun}"
         )
     return loaded, samples
 
 
-def _reference(loaded: LoadedSource, samples: Samples) -> np.ndarray:
-    """PyTorch's outputs of the validation images (their shape also goes in the metadata)."""
-    from aistudio.export.validate import reference_outputs
+def _adapter(loaded: LoadedSource) -> ExportAdapter:
+    from aistudio.tasks.base import ExportSettings
 
-    reference = reference_outputs(loaded.model, samples.images)
-    if reference.ndim < 2 or not np.all(np.isfinite(reference)):
+    settings = ExportSettings(chosen_threshold=loaded.threshold)
+    adapter: ExportAdapter = loaded.task.export_adapter(loaded.info, loaded.options, settings)
+    return adapter
+
+
+def _reference(adapter: ExportAdapter, graph: nn.Module, samples: Samples) -> Any:
+    """PyTorch's outputs of the validation images (their shape also goes in the metadata)."""
+    from aistudio.export.validate import ValidationError
+
+    try:
+        return adapter.reference(graph, samples.images)
+    except ValidationError as exc:
         raise JobInputError(
-            "the checkpoint cannot be exported: its network gives outputs that are not finite "
-            "numbers on the dataset's images"
-        )
-    return reference
+            f"the checkpoint cannot be exported: {exc} on the dataset's images"
+        ) from None
 
 
 def _validate(
     ctx: JobContext,
     fmt: _Format,
     path: Path,
-    loaded: LoadedSource,
+    adapter: ExportAdapter,
     samples: Samples,
-    reference: np.ndarray,
+    reference: Any,
+    tolerance: float,
 ) -> Validation:
-    from aistudio.export.validate import NormalisedImages, ValidationError, compare
+    from aistudio.export.adapters import Opened
+    from aistudio.export.validate import ValidationError
 
-    run = fmt.open(path)
+    opened = Opened(single=lambda: fmt.open(path), named=lambda names: fmt.open_named(path, names))
 
     def on_batch(done: int, total: int) -> None:
         ctx.check_cancelled()
         ctx.progress(2, STAGES, f"validating on {len(samples)} images: run {done}/{total}")
 
     try:
-        return compare(
-            reference,
-            run,
-            NormalisedImages(samples.images),
-            loaded.task,
-            loaded.info,
-            loaded.command.options.tolerance,
-            on_batch=on_batch,
-        )
+        return adapter.compare(reference, opened, samples.images, tolerance, on_batch=on_batch)
     except ValidationError as exc:
         raise JobCheckFailedError(f"the {fmt.label} export cannot be validated: {exc}") from None

@@ -152,9 +152,10 @@ def build_metadata(
     image_size: int,
     mean: Sequence[float],
     std: Sequence[float],
-    output_shape: Sequence[int],
     task_metadata: Mapping[str, Any],
     source: ExportSource,
+    output_shape: Sequence[int] = (),
+    output: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """Every ``aistudio.*`` key of an export, with JSON text values.
 
@@ -163,7 +164,9 @@ def build_metadata(
         image_size: side of the square input.
         mean: per-channel normalisation mean (0…1 scale).
         std: per-channel normalisation standard deviation (0…1 scale).
-        output_shape: the output's shape for one image (``[classes]``, ``[1]``, …).
+        output_shape: the output's shape for one image (``[classes]``, ``[1]``, …), for a
+            single output ``output`` (when ``output`` is not given).
+        output: ``aistudio.output`` as the export adapter describes its outputs.
         task_metadata: :meth:`aistudio.tasks.base.Task.export_metadata`; its ``output`` entry
             becomes ``aistudio.output``'s ``meaning``, every other key becomes ``aistudio.<key>``.
         source: where the export comes from.
@@ -176,7 +179,9 @@ def build_metadata(
         f"{PREFIX}format_version": _json(FORMAT_VERSION),
         f"{PREFIX}task": _json(task),
         f"{PREFIX}input": _json(input_spec(image_size, mean, std)),
-        f"{PREFIX}output": _json(output_spec(output_shape, meaning)),
+        f"{PREFIX}output": _json(
+            dict(output) if output is not None else output_spec(output_shape, meaning)
+        ),
     }
     for key, value in task_metadata.items():
         if key == "output":

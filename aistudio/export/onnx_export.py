@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from aistudio.export.metadata import BATCH_AXIS, INPUT_NAME, OUTPUT_NAME
-from aistudio.export.validate import Runner
+from aistudio.export.validate import NamedRunner, Runner
 from aistudio.training.checkpoints import SavedFile, save_atomically
 
 logger = logging.getLogger(__name__)
@@ -34,16 +34,29 @@ DEFAULT_OPSET = 17
 PROVIDERS = ["CPUExecutionProvider"]
 
 
-def to_onnx(model: nn.Module, image_size: int, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
-    """``model`` (put in eval mode, on the CPU) as an ONNX model with a dynamic batch axis.
+def to_onnx(
+    model: nn.Module,
+    image_size: int,
+    opset: int = DEFAULT_OPSET,
+    output_names: Sequence[str] = (OUTPUT_NAME,),
+    dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
+    batch: int | None = None,
+) -> onnx.ModelProto:
+    """``model`` (put in eval mode, on the CPU) as an ONNX model.
 
     Args:
         model: the network; it takes float32 N x 3 x S x S.
         image_size: S.
         opset: the ONNX opset to target.
+        output_names: the graph's outputs, in the order the network returns them.
+        dynamic_axes: the dynamic axes by input/output name (default: a dynamic batch axis on
+            the input and the single output).
+        batch: the example's batch size (default 2; 1 for graphs of one image).
     """
     model = model.eval().cpu()
-    example = torch.zeros((2, 3, image_size, image_size), dtype=torch.float32)
+    if dynamic_axes is None:
+        dynamic_axes = {INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}}
+    example = torch.randn((batch or 2, 3, image_size, image_size), dtype=torch.float32)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The legacy exporter warns that it is deprecated; it is chosen on purpose (see above).
@@ -55,8 +68,8 @@ def to_onnx(model: nn.Module, image_size: int, opset: int = DEFAULT_OPSET) -> on
             buffer,
             dynamo=False,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}},
+            output_names=list(output_names),
+            dynamic_axes={name: dict(axes) for name, axes in dynamic_axes.items()},
             opset_version=opset,
             do_constant_folding=True,
         )
@@ -76,13 +89,17 @@ def export_onnx(
     path: Path,
     metadata: Mapping[str, str],
     opset: int = DEFAULT_OPSET,
+    output_names: Sequence[str] = (OUTPUT_NAME,),
+    dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
+    batch: int | None = None,
 ) -> SavedFile:
-    """Export ``model`` to ``path`` with ``metadata``, checked, written atomically.
+    """Export ``model`` to ``path`` with ``metadata``, checked, written atomically (see
+    :func:`to_onnx` for the outputs, axes and batch).
 
     Raises:
         onnx.checker.ValidationError: the exported graph is not valid ONNX (a bug).
     """
-    proto = to_onnx(model, image_size, opset)
+    proto = to_onnx(model, image_size, opset, output_names, dynamic_axes, batch)
     add_metadata(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
@@ -113,5 +130,26 @@ def onnx_runner(path: Path) -> Runner:
         feed = {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
         result = session.run([OUTPUT_NAME], feed)[0]
         return np.asarray(result)
+
+    return run
+
+
+def onnx_named_runner(path: Path, output_names: Sequence[str]) -> NamedRunner:
+    """A function running float32 NCHW batches through the ONNX file and returning its outputs
+    ``output_names``, in that order (onnxruntime, CPU).
+
+    Raises:
+        ValueError: the file's input or outputs are not these.
+    """
+    session = ort.InferenceSession(str(path), providers=PROVIDERS)
+    inputs = [node.name for node in session.get_inputs()]
+    outputs = [node.name for node in session.get_outputs()]
+    if inputs != [INPUT_NAME] or outputs != list(output_names):
+        raise ValueError(f"{path.name} has inputs {inputs} and outputs {outputs}")
+    names = list(output_names)
+
+    def run(batch: np.ndarray) -> list[np.ndarray]:
+        feed = {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
+        return [np.asarray(out) for out in session.run(names, feed)]
 
     return run

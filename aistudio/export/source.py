@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aistudio.export.metadata import ExportSource
-from aistudio.tasks.base import TargetInfo, Task
+from aistudio.tasks.base import TargetInfo, Task, TaskOptions
 from aistudio.worker.context import JobContext, JobInputError
 from events.schemas.export import ExportRequested
 from projections.dataset import DatasetView
@@ -43,6 +43,8 @@ class LoadedSource:
         source: where the export comes from (``aistudio.source``).
         dataset: the dataset view as of the command.
         split: the split the experiment trained on.
+        threshold: the confidence threshold a person chose (``ThresholdSet``) as of the
+            command, None when none was.
     """
 
     command: ExportRequested
@@ -56,6 +58,13 @@ class LoadedSource:
     source: ExportSource
     dataset: DatasetView
     split: str
+    threshold: float | None = None
+
+    @property
+    def options(self) -> TaskOptions:
+        """The task options the checkpoint was trained with."""
+        config = self.meta.get("config") or {}
+        return self.task.validate_options(config.get("task_options") or {})
 
 
 def _task(name: str) -> Task:
@@ -170,4 +179,5 @@ def load_source(ctx: JobContext, command: ExportRequested) -> LoadedSource:
         source=source,
         dataset=dataset,
         split=entry.split,
+        threshold=entry.threshold,
     )

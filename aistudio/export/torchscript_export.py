@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from aistudio.export.metadata import TORCHSCRIPT_EXTRA_FILE, extra_file_text, props_of_extra_file
-from aistudio.export.validate import Runner
+from aistudio.export.validate import NamedRunner, Runner
 from aistudio.training.checkpoints import SavedFile, save_atomically
 
 logger = logging.getLogger(__name__)
@@ -36,20 +36,28 @@ def _quiet_deprecation() -> Iterator[None]:
         yield
 
 
-def to_torchscript(model: nn.Module, image_size: int) -> torch.jit.ScriptModule:
-    """``model`` (put in eval mode, on the CPU) traced on a float32 2 x 3 x S x S batch."""
+def to_torchscript(
+    model: nn.Module, image_size: int, batch: int | None = None
+) -> torch.jit.ScriptModule:
+    """``model`` (put in eval mode, on the CPU) traced on a float32 B x 3 x S x S batch
+    (B = ``batch``, default 2)."""
     model = model.eval().cpu()
-    example = torch.zeros((2, 3, image_size, image_size), dtype=torch.float32)
+    example = torch.zeros((batch or 2, 3, image_size, image_size), dtype=torch.float32)
     with _quiet_deprecation(), torch.no_grad():
         traced: torch.jit.ScriptModule = torch.jit.trace(model, example, check_trace=False)
     return traced
 
 
 def export_torchscript(
-    model: nn.Module, image_size: int, path: Path, metadata: Mapping[str, str]
+    model: nn.Module,
+    image_size: int,
+    path: Path,
+    metadata: Mapping[str, str],
+    batch: int | None = None,
 ) -> SavedFile:
-    """Trace ``model`` and write it to ``path`` with ``metadata``, atomically."""
-    traced = to_torchscript(model, image_size)
+    """Trace ``model`` (on a batch of ``batch`` images) and write it to ``path`` with
+    ``metadata``, atomically."""
+    traced = to_torchscript(model, image_size, batch)
     extra = {TORCHSCRIPT_EXTRA_FILE: extra_file_text(metadata)}
 
     def write(tmp: Path) -> None:
@@ -81,5 +89,22 @@ def torchscript_runner(path: Path) -> Runner:
         with torch.inference_mode():
             out = module(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
         return out.float().numpy()
+
+    return run
+
+
+def torchscript_named_runner(path: Path, output_names: Sequence[str]) -> NamedRunner:
+    """A function running float32 NCHW batches through the TorchScript file and returning its
+    outputs (a tuple, in the order of ``output_names``) as numpy arrays (CPU)."""
+    module, _metadata = load_torchscript(path)
+    count = len(output_names)
+
+    def run(batch: np.ndarray) -> list[np.ndarray]:
+        with torch.inference_mode():
+            out = module(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        values = list(out) if isinstance(out, tuple | list) else [out]
+        if len(values) != count:
+            raise ValueError(f"{path.name} returned {len(values)} outputs, expected {count}")
+        return [value.numpy() for value in values]
 
     return run

@@ -35,6 +35,8 @@ CHUNK = 32
 
 Runner = Callable[[np.ndarray], np.ndarray]
 """Runs a float32 N x 3 x S x S batch through an export and returns its raw outputs (N, …)."""
+NamedRunner = Callable[[np.ndarray], list[np.ndarray]]
+"""Runs a float32 batch through an export with several outputs and returns them in order."""
 
 
 class Inputs(Protocol):

@@ -10,18 +10,19 @@ runs: it calls these methods.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:  # torch only for type checkers: importing this module stays torch-free
-    import numpy as np
     import torch
     from torch import nn
 
-LabelKind = Literal["label", "value"]
+    from projections.dataset import ImageEntry
+
+LabelKind = Literal["label", "value", "boxes"]
 MetricMode = Literal["max", "min"]
 
 
@@ -87,12 +88,67 @@ class EvaluationOutput:
     report: dict[str, Any]
 
 
+class BatchEvaluator(Protocol):
+    """Accumulates a pass batch by batch and computes its metrics at the end.
+
+    ``update`` receives what :meth:`Task.validation_batch` (or :meth:`Task.infer`) returned for a
+    batch and that batch's targets; ``compute`` gives the figures of everything seen.
+    ``gather`` merges the evaluators of every process of a DDP run (``module`` is the
+    LightningModule) before ``compute`` on each of them.
+    """
+
+    def update(self, outputs: Any, targets: Any) -> None: ...
+
+    def gather(self, module: Any) -> None: ...
+
+    def compute(self) -> MetricResult | None: ...
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """What an export of this task is built with, besides the network (DESIGN §7b).
+
+    Attributes:
+        score_threshold: the lowest score a detection keeps in the graph (tasks with scores).
+        chosen_threshold: the threshold a person chose (``ThresholdSet``), written to the
+            metadata only, never baked into the graph.
+    """
+
+    score_threshold: float = 0.05
+    chosen_threshold: float | None = None
+
+
+Transform = Callable[["torch.Tensor", Any], tuple["torch.Tensor", Any]]
+"""A training-time transform of an image (``uint8`` 3 x S x S) and its target, together."""
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    """What an evaluation pass knows besides outputs and targets.
+
+    Attributes:
+        subsets: each image's subset (``train``, ``val``, ``test``), in the order of the pass.
+        threshold: the confidence threshold a person chose (``ThresholdSet``), if any.
+    """
+
+    subsets: Sequence[str] = ()
+    threshold: float | None = None
+
+
 class Task(ABC):
-    """The contract of a task module. Subclasses set the class attributes and the methods."""
+    """The contract of a task module. Subclasses set the class attributes and the methods.
+
+    The pipeline (training, evaluation, export) and the commands call only these; none of them
+    asks which task it runs. Torch-free methods run in the web process too; the torch side runs
+    in job processes (modules import torch inside the methods).
+    """
 
     name: str
     title: str
     label_kind: LabelKind
+    """The annotation kind the task learns from (DESIGN §3b): ``label``, ``value``, ``boxes``…"""
+    target_noun: str = "label"
+    """What an image needs to be used, in messages: "a label", "a value", "boxes"…"""
     models: Sequence[ModelSpec]
     default_model: str
     primary_metric: str
@@ -101,6 +157,13 @@ class Task(ABC):
     """Every metric :meth:`metrics` reports, in display order (the primary one included)."""
     options_model: type[TaskOptions] = TaskOptions
     default_augmentations: dict[str, Any] = {}
+    uses_threshold: bool = False
+    """Whether predictions carry a confidence a person chooses a threshold on (``ThresholdSet``)."""
+
+    @property
+    def annotation_kind(self) -> str:
+        """The kind of annotation (DESIGN §3b) this task learns from."""
+        return self.label_kind
 
     # ------------------------------------------------------------------ torch-free
     def model_spec(self, name: str) -> ModelSpec:
@@ -116,68 +179,141 @@ class Task(ABC):
         return self.options_model.model_validate(options)
 
     @abstractmethod
-    def target_info(
-        self, labels: Sequence[str | None], values: Sequence[float | None]
-    ) -> TargetInfo:
-        """What the targets of the train subset look like (classes; mean and std of values)."""
+    def accepts(self, entry: ImageEntry) -> bool:
+        """Whether the image carries what this task learns from (a label, a value, boxes…)."""
+
+    @abstractmethod
+    def annotation_of(self, entry: ImageEntry) -> Any:
+        """The image's annotation as this task reads it (a label, a value, a mapping): what
+        evaluation rows show as the truth and compares to tell a changed annotation."""
+
+    @abstractmethod
+    def fit_state(self, entries: Sequence[ImageEntry]) -> TargetInfo:
+        """What the task learns from the train subset's annotations before training (classes;
+        mean and std of values).
+
+        Raises:
+            TaskInputError: the annotations cannot be trained on (the message says why).
+        """
+
+    def class_counts(self, entries: Sequence[ImageEntry], info: TargetInfo) -> list[int]:
+        """How many times each class of ``info.classes`` occurs in ``entries`` (class weights)."""
+        counts = dict.fromkeys(info.classes, 0)
+        for entry in entries:
+            if entry.label in counts:
+                counts[entry.label] += 1
+        return [counts[c] for c in info.classes]
+
+    def stratum(self, entry: ImageEntry) -> str | None:
+        """The group a split keeps in proportion for this image (None: not stratified)."""
+        return entry.label
 
     # ------------------------------------------------------------------ torch side
     @abstractmethod
     def build_model(
-        self, model: str, info: TargetInfo, pretrained_weights: bool
+        self, model: str, info: TargetInfo, pretrained_weights: bool, image_size: int = 0
     ) -> tuple[nn.Module, str]:
-        """The network for ``model`` with this task's head, and a sentence on the weights used."""
+        """The network for ``model`` with this task's head, and a sentence on the weights used.
+
+        ``image_size`` is the side of the square input (models that need it set their sizes).
+        """
 
     @abstractmethod
-    def target(self, label: str | None, value: float | None, info: TargetInfo) -> torch.Tensor:
-        """The training target of one image."""
+    def sample_target(self, entry: ImageEntry, info: TargetInfo, image_size: int) -> Any:
+        """The training target of one image whose pixels are resized to ``image_size`` squares.
+
+        Raises:
+            KeyError, ValueError: the target cannot be built (the image is left out).
+        """
+
+    def stack_targets(self, targets: list[Any]) -> Any:
+        """The targets of a subset (or a batch), as the loss and the evaluator take them."""
+        return targets
+
+    @abstractmethod
+    def train_transform(self, augment: Any, image_size: int) -> Transform | None:
+        """The training-time augmentation of image and target together (None: none).
+
+        ``augment`` is an :class:`events.schemas.training.Augmentations`.
+        """
+
+    def collate(self, batch: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, Any]:
+        """A batch of ``(image, target)`` samples: the images stacked, the targets by
+        :meth:`stack_targets`."""
+        import torch
+
+        images = torch.stack([image for image, _ in batch])
+        return images, self.stack_targets([target for _, target in batch])
+
+    def move_targets(self, targets: Any, device: torch.device) -> Any:
+        """The targets of a batch on ``device``."""
+        import torch
+
+        if isinstance(targets, torch.Tensor):
+            return targets.to(device)
+        if isinstance(targets, list):
+            return [self.move_targets(t, device) for t in targets]
+        if isinstance(targets, dict):
+            return {k: self.move_targets(v, device) for k, v in targets.items()}
+        return targets
 
     @abstractmethod
     def loss_fn(
         self, options: TaskOptions, info: TargetInfo, class_counts: Sequence[int]
-    ) -> nn.Module:
-        """The loss to minimise."""
+    ) -> nn.Module | None:
+        """The loss to minimise (None when the model computes its own losses)."""
 
     @abstractmethod
-    def metrics(
-        self, outputs: torch.Tensor, targets: torch.Tensor, info: TargetInfo
-    ) -> MetricResult:
-        """Metrics of a whole pass, from the stacked outputs and targets."""
+    def training_losses(
+        self, model: nn.Module, criterion: nn.Module | None, inputs: torch.Tensor, targets: Any
+    ) -> dict[str, torch.Tensor]:
+        """The losses of one training batch, by name (the pipeline minimises their sum)."""
 
     @abstractmethod
-    def evaluate(
+    def validation_batch(
         self,
-        outputs: torch.Tensor,
-        targets: torch.Tensor,
+        model: nn.Module,
+        criterion: nn.Module | None,
+        inputs: torch.Tensor,
+        targets: Any,
+        options: TaskOptions,
+    ) -> tuple[dict[str, torch.Tensor] | None, Any]:
+        """The losses (None when the model cannot give them in eval mode) and the outputs of
+        one validation batch, the model in eval mode; the outputs go to the evaluator."""
+
+    @abstractmethod
+    def evaluator(self, info: TargetInfo, options: TaskOptions) -> BatchEvaluator:
+        """A fresh evaluator of the validation pass (see :class:`BatchEvaluator`)."""
+
+    @abstractmethod
+    def infer(self, model: nn.Module, inputs: torch.Tensor, options: TaskOptions) -> Any:
+        """The outputs of one batch for evaluation (the model in eval mode), on the CPU."""
+
+    @abstractmethod
+    def join_outputs(self, outputs: list[Any]) -> Any:
+        """The outputs of a whole pass from those of its batches, in order."""
+
+    @abstractmethod
+    def evaluate_pass(
+        self,
+        outputs: Any,
+        targets: Any,
         info: TargetInfo,
-        annotations: Sequence[str | float | None] | None = None,
+        entries: Sequence[ImageEntry],
+        context: EvaluationContext,
     ) -> EvaluationOutput:
-        """Figures, per-image rows and plot data of an evaluation pass (outputs of the model
-        in eval mode and the targets :meth:`target` built, stacked, in the same order).
+        """Figures, per-image rows and plot data of an evaluation pass over ``entries``.
 
-        ``annotations``, when given, are the images' own labels or values as the dataset holds
-        them, in the same order: rows show them as ``target``, and a task whose targets are
-        transformed (normalised values, …) computes its figures from them rather than from the
-        targets turned back (exact, not within float32 rounding).
-
-        Every figure follows scikit-learn's definition; every value of the output is plain JSON
-        (Python floats and ints, None instead of NaN). The report carries ``task`` (the task's
-        name) and ``metrics``.
-
-        Raises:
-            ValueError: no image, or outputs and targets that do not match.
+        ``outputs`` come from :meth:`join_outputs`, ``targets`` from :meth:`stack_targets`, in
+        the order of ``entries``. Every value of the output is plain JSON.
         """
 
-    # ------------------------------------------------------------------ export (numpy)
     @abstractmethod
-    def decode_outputs(self, outputs: np.ndarray, info: TargetInfo) -> np.ndarray:
-        """The predictions of raw model outputs ``(N, …)``: one per image (a class index, a
-        value in the data's unit, …). Used to compare an export with PyTorch."""
-
-    @abstractmethod
-    def agreement(self, a: np.ndarray, b: np.ndarray, info: TargetInfo, tolerance: float) -> float:
-        """Share of images whose predictions ``a`` and ``b`` (from :meth:`decode_outputs`) are
-        the same (equal classes; values within ``tolerance`` standard deviations)."""
+    def export_adapter(
+        self, info: TargetInfo, options: TaskOptions, settings: ExportSettings
+    ) -> Any:
+        """How to export this task's network: an :class:`aistudio.export.adapters.ExportAdapter`
+        (named outputs, dynamic axes, validation by output, metadata)."""
 
     @abstractmethod
     def export_metadata(self, info: TargetInfo) -> dict[str, Any]:

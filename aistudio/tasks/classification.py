@@ -42,6 +42,7 @@ class ClassificationTask(BackboneTask):
 
     name = "classification"
     title = "Classification"
+    target_noun = "a label"
     label_kind = "label"
     primary_metric = "accuracy"
     metric_mode = "max"

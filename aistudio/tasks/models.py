@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from aistudio.tasks.base import ModelSpec, TargetInfo, Task, TaskInputError
+from aistudio.tasks.base import ModelSpec, TargetInfo, TaskInputError
+from aistudio.tasks.per_image import PerImageTask
 
 if TYPE_CHECKING:  # importing this module stays torch-free
     import torch
@@ -241,7 +242,7 @@ def build_backbone(name: str, outputs: int, pretrained_weights: bool) -> tuple[n
     return model, sentence
 
 
-class BackboneTask(Task):
+class BackboneTask(PerImageTask):
     """A task predicting from a whole image with one of :data:`MODELS` and a Linear head."""
 
     models = MODELS
@@ -252,11 +253,11 @@ class BackboneTask(Task):
         """How many outputs the head has for these targets."""
 
     def build_model(
-        self, model: str, info: TargetInfo, pretrained_weights: bool
+        self, model: str, info: TargetInfo, pretrained_weights: bool, image_size: int = 0
     ) -> tuple[nn.Module, str]:
         """Backbone ``model`` with :meth:`head_outputs` outputs, and the sentence on its weights.
 
-        See :func:`build_backbone`.
+        See :func:`build_backbone` (it runs at any input size of 32 px or more).
         """
         self.model_spec(model)
         return build_backbone(model, self.head_outputs(info), pretrained_weights)

@@ -51,6 +51,7 @@ class RegressionTask(BackboneTask):
 
     name = "regression"
     title = "Regression"
+    target_noun = "a value"
     label_kind = "value"
     primary_metric = "mae"
     metric_mode = "min"

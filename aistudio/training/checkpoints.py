@@ -150,7 +150,9 @@ def load_model(path: Path, task: Task) -> tuple[nn.Module, dict[str, Any]]:
     meta = checkpoint_meta(checkpoint)
     if meta.get("task") != task.name:
         raise CheckpointError(f"{path.name} was trained for {meta.get('task')}, not {task.name}")
-    model, _sentence = task.build_model(meta["model"], target_info_of(meta), False)
+    model, _sentence = task.build_model(
+        meta["model"], target_info_of(meta), False, int(meta.get("image_size", 0))
+    )
     prefix = "model."
     state = {
         k.removeprefix(prefix): v

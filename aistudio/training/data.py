@@ -18,8 +18,9 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -29,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from aistudio.datasets.images import exif_orientation, orient, to_rgb
-from aistudio.tasks.base import TargetInfo, Task
+from aistudio.tasks.base import TargetInfo, Task, Transform
 from events.schemas.training import Augmentations
 from projections.dataset import DatasetView, ImageEntry
 
@@ -97,25 +98,28 @@ class SubsetData:
 
     image_ids: list[str]
     paths: list[Path]
-    targets: torch.Tensor
-    """One target per image, stacked (class indices, normalised values, …)."""
+    targets: Any
+    """One target per image, as the task stacks them (a tensor of class indices or normalised
+    values; a list of box dicts), indexable by image."""
+    entries: list[ImageEntry] = field(default_factory=list)
+    """The images' dataset entries, in the same order."""
 
     def __len__(self) -> int:
         return len(self.image_ids)
 
 
 def labelled_entries(view: DatasetView, split: str, task: Task) -> dict[str, list[ImageEntry]]:
-    """``{subset: entries}`` of ``split`` that carry what ``task`` learns from (a label or value).
+    """``{subset: entries}`` of ``split`` that carry what ``task`` learns from
+    (:meth:`~aistudio.tasks.base.Task.accepts`: a label, a value, boxes…).
 
     Raises:
         KeyError: no split of that name.
     """
     members = view.splits[split]
     out: dict[str, list[ImageEntry]] = {"train": [], "val": [], "test": []}
-    wants_label = task.label_kind == "label"
     for image_id, subset in members.items():
         entry = view.images[image_id]
-        if (entry.label if wants_label else entry.value) is None:
+        if not task.accepts(entry):
             continue
         out.setdefault(subset, []).append(entry)
     return out
@@ -126,19 +130,22 @@ def subset_data(
     task: Task,
     info: TargetInfo,
     image_path: Callable[[str, str], Path],
+    image_size: int = 0,
 ) -> tuple[SubsetData, int]:
-    """The paths and targets of ``entries``; also how many were left out.
+    """The paths and targets of ``entries`` (images resized to ``image_size``); also how many
+    were left out.
 
     Images whose target the task cannot build (say, a class the model has no output for, after
     a resume) are left out with a warning rather than failing the run.
     """
     ids: list[str] = []
     paths: list[Path] = []
-    targets: list[torch.Tensor] = []
+    targets: list[Any] = []
+    kept: list[ImageEntry] = []
     skipped = 0
     for entry in entries:
         try:
-            target = task.target(entry.label, entry.value, info)
+            target = task.sample_target(entry, info, image_size)
         except (KeyError, ValueError) as exc:
             skipped += 1
             logger.debug("left out %s: %s", entry.image_id, exc)
@@ -146,21 +153,22 @@ def subset_data(
         ids.append(entry.image_id)
         paths.append(image_path(entry.sha256, entry.ext))
         targets.append(target)
-    stacked = torch.stack(targets) if targets else torch.empty(0)
+        kept.append(entry)
     if skipped:
         logger.warning("%d images left out: the task cannot build their targets", skipped)
-    return SubsetData(ids, paths, stacked), skipped
+    return SubsetData(ids, paths, task.stack_targets(targets), kept), skipped
 
 
 # ---------------------------------------------------------------------- dataset
-class ImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """``(uint8 image 3 x S x S, target)`` pairs of one subset, augmented when asked."""
+class ImageDataset(Dataset[tuple[torch.Tensor, Any]]):
+    """``(uint8 image 3 x S x S, target)`` pairs of one subset, augmented when asked (the
+    transform moves image and target together: a flip moves the boxes)."""
 
     def __init__(
         self,
         data: SubsetData,
         image_size: int,
-        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        transform: Transform | None = None,
         cache: torch.Tensor | None = None,
     ) -> None:
         self.data = data
@@ -171,14 +179,15 @@ class ImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
         if self.cache is not None:
             image = self.cache[index]
         else:
             image = decode_image(self.data.paths[index], self.image_size)
+        target = self.data.targets[index]
         if self.transform is not None:
-            image = self.transform(image)
-        return image, self.data.targets[index]
+            image, target = self.transform(image, target)
+        return image, target
 
 
 def decode_all(
@@ -208,6 +217,16 @@ def decode_all(
             if on_progress is not None:
                 on_progress(end, len(paths))
     return out
+
+
+class ImageOnly:
+    """An image-only transform as a joint one (picklable for loader workers)."""
+
+    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.transform = transform
+
+    def __call__(self, image: torch.Tensor, target: Any) -> tuple[torch.Tensor, Any]:
+        return self.transform(image), target
 
 
 @dataclass(frozen=True)
@@ -254,6 +273,8 @@ class TrainingDataModule(pl.LightningDataModule):
     Args:
         train: the train subset.
         val: the validation subset (may be empty: then nothing is validated).
+        task: the task (its joint transforms and collate); None: image-only augmentation of
+            stacked targets, as classification and regression have.
         image_size: side of the square images fed to the model.
         batch_size: images per batch (per device).
         num_workers: data loader worker processes at most (capped at the CPUs available),
@@ -274,8 +295,10 @@ class TrainingDataModule(pl.LightningDataModule):
         augment: Augmentations,
         cache_budget_bytes: int = CACHE_BUDGET_BYTES,
         pin_memory: bool = False,
+        task: Task | None = None,
     ) -> None:
         super().__init__()
+        self.task = task
         self.train = train
         self.val = val
         self.image_size = image_size
@@ -323,7 +346,12 @@ class TrainingDataModule(pl.LightningDataModule):
 
     def train_dataset(self) -> ImageDataset:
         """The (augmented) training dataset."""
-        transform = build_augmentation(self.augment, self.image_size)
+        transform: Transform | None
+        if self.task is not None:
+            transform = self.task.train_transform(self.augment, self.image_size)
+        else:
+            image_only = build_augmentation(self.augment, self.image_size)
+            transform = None if image_only is None else ImageOnly(image_only)
         return ImageDataset(self.train, self.image_size, transform, self._train_cache)
 
     def val_dataset(self) -> ImageDataset:
@@ -361,6 +389,7 @@ class TrainingDataModule(pl.LightningDataModule):
             worker_init_fn=LoaderWorkerInit(self._rank()) if workers > 0 else None,
             pin_memory=self.pin_memory,
             prefetch_factor=4 if workers > 0 else None,
+            collate_fn=self.task.collate if self.task is not None else None,
         )
 
     def train_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:

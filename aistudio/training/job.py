@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,24 +112,23 @@ def _prepare(ctx: JobContext) -> _Run:
     if info is None:
         if len(entries["train"]) < MIN_TRAIN_IMAGES:
             raise JobInputError(
-                f"split {command.split!r} has {len(entries['train'])} labelled train images: "
+                f"split {command.split!r} has {len(entries['train'])} train images with "
+                f"{task.target_noun}: "
                 f"training needs at least {MIN_TRAIN_IMAGES}"
             )
-        info = task.target_info(
-            [e.label for e in entries["train"]], [e.value for e in entries["train"]]
-        )
+        info = task.fit_state(entries["train"])
 
     def image_path(sha: str, ext: str) -> Path:
         return ctx.workspace.image_path(ctx.project_id, sha, ext)
 
-    train, _ = subset_data(entries["train"], task, info, image_path)
-    val, _ = subset_data(entries["val"], task, info, image_path)
+    size = config.image_size
+    train, _ = subset_data(entries["train"], task, info, image_path, size)
+    val, _ = subset_data(entries["val"], task, info, image_path, size)
     if len(train) < MIN_TRAIN_IMAGES:
         raise JobInputError(
             f"only {len(train)} train images of split {command.split!r} can be used: "
             f"training needs at least {MIN_TRAIN_IMAGES}"
         )
-    counts = Counter(e.label for e in entries["train"])
     bests = [d for d in saved if d["which"] == "best"] if ckpt_path is not None else []
     return _Run(
         command=command,
@@ -140,7 +138,7 @@ def _prepare(ctx: JobContext) -> _Run:
         info=info,
         train=train,
         val=val,
-        class_counts=[counts.get(c, 0) for c in info.classes],
+        class_counts=task.class_counts(entries["train"], info),
         ckpt_path=ckpt_path,
         start_epoch=start_epoch,
         best=bests[-1] if bests else None,
@@ -209,6 +207,7 @@ def _fit(ctx: JobContext, run: _Run, started: float) -> JobResult:
         config.num_workers,
         augmentations_of(run.task, config),
         pin_memory=run.devices.accelerator == "gpu",
+        task=run.task,
     )
     total = len(run.train) + len(run.val)
 

@@ -1,7 +1,9 @@
 """The generic LightningModule: model, loss and metrics of the task; optimizer and schedule.
 
-Nothing here knows which task it trains: the network comes from ``task.build_model``, the loss
-from ``task.loss_fn`` and the metrics (over the whole validation pass) from ``task.metrics``.
+Nothing here knows which task it trains: the network comes from ``task.build_model``, the losses
+of a batch (a dict, as torchvision's detection models return; their sum is minimised) from
+``task.training_losses``, and the metrics of the whole validation pass from the task's
+evaluator, which accumulates it batch by batch (``task.evaluator``).
 
 The learning rate is set before every optimizer step from :func:`lr_factor`, a pure function of
 the step: linear warm-up over ``warmup_epochs``, then constant (``none``), multiplied by
@@ -122,7 +124,10 @@ class TrainingModule(pl.LightningModule):
         self.info = info
         self.experiment_id = experiment_id
         use_pretrained = config.pretrained if pretrained is None else pretrained
-        self.model, self.weights = task.build_model(config.model, info, use_pretrained)
+        self.options = options
+        self.model, self.weights = task.build_model(
+            config.model, info, use_pretrained, config.image_size
+        )
         self.criterion = task.loss_fn(options, info, class_counts)
         self.has_val = has_val
         self.monitor_name = task.primary_metric if has_val else "train_loss"
@@ -138,8 +143,8 @@ class TrainingModule(pl.LightningModule):
         self._train_count = torch.zeros(())
         self._val_loss_sum = torch.zeros(())
         self._val_count = torch.zeros(())
-        self._val_outputs: list[torch.Tensor] = []
-        self._val_targets: list[torch.Tensor] = []
+        self._val_loss_count = torch.zeros(())
+        self._evaluator = task.evaluator(info, options)
         self._val_figures: tuple[float | None, dict[str, float]] = (None, {})
 
     @property
@@ -194,10 +199,14 @@ class TrainingModule(pl.LightningModule):
         self._train_loss_sum = torch.zeros((), device=self.device)
         self._train_count = torch.zeros((), device=self.device)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
-        """One batch: forward, loss (summed for the epoch without a device sync)."""
+    def training_step(self, batch: tuple[torch.Tensor, Any], batch_idx: int) -> Any:
+        """One batch: the task's losses, their sum minimised (summed for the epoch without a
+        device sync)."""
         images, targets = batch
-        loss = self.criterion(self(images), targets)
+        losses = self.task.training_losses(
+            self.model, self.criterion, to_model_input(images), targets
+        )
+        loss = sum(losses.values()) if len(losses) > 1 else next(iter(losses.values()))
         n = images.shape[0]
         self._train_loss_sum += loss.detach().float() * n
         self._train_count += n
@@ -208,38 +217,41 @@ class TrainingModule(pl.LightningModule):
         """Reset what the validation pass collects."""
         self._val_loss_sum = torch.zeros((), device=self.device)
         self._val_count = torch.zeros((), device=self.device)
-        self._val_outputs = []
-        self._val_targets = []
+        self._val_loss_count = torch.zeros((), device=self.device)
+        self._evaluator = self.task.evaluator(self.info, self.options)
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """One batch: keep outputs and targets for the metrics of the whole pass."""
+    def validation_step(self, batch: tuple[torch.Tensor, Any], batch_idx: int) -> None:
+        """One batch: its loss summed, its outputs handed to the evaluator."""
         images, targets = batch
-        outputs = self(images)
-        loss = self.criterion(outputs, targets)
+        losses, outputs = self.task.validation_batch(
+            self.model, self.criterion, to_model_input(images), targets, self.options
+        )
         n = images.shape[0]
-        self._val_loss_sum += loss.detach().float() * n
+        if losses is not None:
+            loss = sum(losses.values()) if len(losses) > 1 else next(iter(losses.values()))
+            self._val_loss_sum += loss.detach().float() * n
+            self._val_loss_count += n
         self._val_count += n
-        self._val_outputs.append(outputs.detach().float())
-        self._val_targets.append(targets.detach())
+        self._evaluator.update(outputs, targets)
 
     def on_validation_epoch_end(self) -> None:
         """Metrics of the whole validation pass (gathered from every device)."""
-        if not self._val_outputs:
+        if int(self._val_count) == 0 and self.trainer.world_size == 1:
             self._val_figures = (None, {})
             return
-        outputs = torch.cat(self._val_outputs)
-        targets = torch.cat(self._val_targets)
-        loss_sum, count = self._val_loss_sum, self._val_count
+        loss_sum, count = self._val_loss_sum, self._val_loss_count
         if self.trainer.world_size > 1:
-            outputs = self.all_gather(outputs).flatten(0, 1)
-            targets = self.all_gather(targets).flatten(0, 1)
+            self._evaluator.gather(self)
             loss_sum = self.trainer.strategy.reduce(loss_sum, reduce_op="sum")
             count = self.trainer.strategy.reduce(count, reduce_op="sum")
-        result = self.task.metrics(outputs.cpu(), targets.cpu(), self.info)
-        val_loss = float(loss_sum / count.clamp(min=1))
-        self._val_figures = (val_loss, {k: float(v) for k, v in result.values.items()})
-        self._val_outputs = []
-        self._val_targets = []
+        result = self._evaluator.compute()
+        val_loss = float(loss_sum / count) if float(count) > 0 else None
+        values = {} if result is None else {k: v for k, v in result.values.items()}
+        self._val_figures = (
+            val_loss,
+            {k: float(v) for k, v in values.items() if v is not None},
+        )
+        self._evaluator = self.task.evaluator(self.info, self.options)
 
     # ------------------------------------------------------------------ epoch end
     def end_epoch(self) -> EpochFigures:

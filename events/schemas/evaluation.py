@@ -101,3 +101,13 @@ class EvaluationReset(EventData):
     """The user removed the evaluation of ``experiment_id`` (its files are deleted after this)."""
 
     experiment_id: ExperimentId
+
+
+@registry.register("ThresholdSet")
+class ThresholdSet(EventData):
+    """A person chose the confidence threshold of ``experiment_id`` (detection: a detection's
+    score; anomaly detection: the anomaly score). Later evaluations count at it and later
+    exports write it into their metadata; it is never baked into an exported graph."""
+
+    experiment_id: ExperimentId
+    threshold: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)

@@ -212,10 +212,10 @@ def test_split_checks(workspace: Workspace, project: str) -> None:
     with pytest.raises(TrainingConfigError, match="choose the split"):
         commands.request_training(workspace, project, "x", "", tiny())
     append_split(workspace, project, "no-train", [], [1, 2])
-    with pytest.raises(TrainingConfigError, match="no labelled train image"):
+    with pytest.raises(TrainingConfigError, match="no train image with a label"):
         commands.request_training(workspace, project, "x", "no-train", tiny())
     append_split(workspace, project, "one", [3], [1, 2])
-    with pytest.raises(TrainingConfigError, match=r"has 1 labelled train image: .* at least 2"):
+    with pytest.raises(TrainingConfigError, match=r"has 1 train image with a label: .* at least 2"):
         commands.request_training(workspace, project, "x", "one", tiny())
     append_split(workspace, project, "cats", [0, 2, 4], [1])  # cat, cat, cat
     with pytest.raises(TrainingConfigError, match=r"split 'cats': .*two classes") as caught:
@@ -228,7 +228,7 @@ def test_unlabelled_images_do_not_count_as_train_images(workspace: Workspace) ->
     log = EventLog(workspace.events_path(project_id))
     log.append("ImagesAdded", {"images": [image(i) for i in range(4)]}, actor="job")
     append_split(workspace, project_id, "default", [0, 1, 2], [3])
-    with pytest.raises(TrainingConfigError, match="no labelled train image"):
+    with pytest.raises(TrainingConfigError, match="no train image with a label"):
         commands.request_training(workspace, project_id, "x", "default", tiny())
 
 

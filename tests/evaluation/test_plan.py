@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from aistudio.evaluation.plan import has_evaluation, plan_evaluation, training_seq
+from aistudio.tasks.registry import get_task
 from aistudio.worker.context import JobInputError
 from events import Event
 from events.schemas.evaluation import EvaluationRequested
@@ -92,12 +93,12 @@ def test_the_checkpoint_knows_the_labels_its_run_started_with() -> None:
     assert (best.trained_seq, best.checkpoint.epoch, best.checkpoint.sha256) == (first, 1, SHA_1)
     assert best.split == "default"
     assert best.task == "classification"
-    assert best.label_changed(ids, "label") == {image_id(4), image_id(6)}
+    assert best.label_changed(ids, get_task("classification")) == {image_id(4), image_id(6)}
 
     last = plan_evaluation(runs.events, _command(checkpoint="last"))
     assert last.trained_seq == second > first
     assert last.checkpoint.sha256 == SHA_2
-    assert last.label_changed(ids, "label") == {image_id(6)}
+    assert last.label_changed(ids, get_task("classification")) == {image_id(6)}
 
 
 def test_values_changed_since_training_for_regression() -> None:
@@ -107,7 +108,7 @@ def test_values_changed_since_training_for_regression() -> None:
     runs.relabel(5, value=5.0)  # the same value
     plan = plan_evaluation(runs.events, _command())
     assert plan.task == "regression"
-    assert plan.label_changed([image_id(n) for n in range(1, 7)], "value") == {image_id(3)}
+    assert plan.label_changed([image_id(n) for n in range(1, 7)], get_task("regression")) == {image_id(3)}
 
 
 @pytest.mark.parametrize(
