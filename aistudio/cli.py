@@ -514,6 +514,32 @@ def evaluate(
         click.echo(f"{exp}: {entry.images} images; {figures}")
 
 
+@cli.command("threshold")
+@click.argument("project_ref", metavar="PROJECT")
+@click.argument("experiment_ref", metavar="EXPERIMENT")
+@click.argument("value", type=float)
+@workspace_option
+@click.pass_context
+@handle_errors
+def threshold(
+    ctx: click.Context,
+    project_ref: str,
+    experiment_ref: str,
+    value: float,
+    workspace_dir: Path | None,
+) -> None:
+    """Set EXPERIMENT's confidence threshold (0..1): later evaluations count detections at it
+    and later exports write it into their metadata; prints the event id."""
+    ws = _workspace(ctx, workspace_dir)
+    project_id = _project(ws, project_ref)
+    event = commands.set_threshold(ws, project_id, experiment_ref, value, actor="cli")
+    click.echo(event.id)
+    click.echo(
+        f"threshold of {event.data['experiment_id']} set to {event.data['threshold']:g}",
+        err=True,
+    )
+
+
 @cli.command("export")
 @click.argument("project_ref", metavar="PROJECT")
 @click.argument("experiment_ref", metavar="EXPERIMENT")

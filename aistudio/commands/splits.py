@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aistudio.commands.base import (
     CommandError,
     append_event,
     log_of,
+    project_task,
 )
 from aistudio.commands.datasets import dataset_view
 from aistudio.workspace import Workspace
@@ -43,7 +46,15 @@ def create_split(
         if name.strip() in view.splits:
             raise CommandError(f"a split named {name.strip()!r} already exists: delete it first")
         try:
-            assignments = assign_subsets(view, train, val, test, seed, stratify)
+            assignments = assign_subsets(
+                view,
+                train,
+                val,
+                test,
+                seed,
+                stratify,
+                _task_strata(project_task(workspace, project_id)),
+            )
         except SplitError as exc:
             raise CommandError(str(exc)) from None
         data = {
@@ -63,6 +74,19 @@ def create_split(
     raise CommandError("the dataset kept changing while the split was computed; try again")
 
 
+def _task_strata(task: str | None) -> Callable[[DatasetView, list[str]], list[str] | None] | None:
+    """The task's :meth:`~aistudio.tasks.base.Task.strata` (None: a task that cannot be
+    trained yet, or none given)."""
+    from aistudio.tasks.registry import get_task  # torch-free
+
+    if task is None:
+        return None
+    try:
+        return get_task(task).strata
+    except ValueError:
+        return None
+
+
 def preview_split(
     dataset: DatasetView,
     train: float,
@@ -70,15 +94,17 @@ def preview_split(
     test: float,
     seed: int = 0,
     stratify: bool = True,
+    task: str | None = None,
 ) -> dict[str, dict[str, int]]:
     """What a split would look like, appending nothing: ``{subset: {class: images}}``.
 
-    Images without a label are counted under ``"(unlabeled)"``.
+    Images without a label are counted under ``"(unlabeled)"``. ``task`` (the project's)
+    stratifies as :func:`create_split` does.
     """
     from aistudio.datasets.splits import SplitError, assign_subsets  # scikit-learn: lazy
 
     try:
-        assignments = assign_subsets(dataset, train, val, test, seed, stratify)
+        assignments = assign_subsets(dataset, train, val, test, seed, stratify, _task_strata(task))
     except SplitError as exc:
         raise CommandError(str(exc)) from None
     counts: dict[str, dict[str, int]] = {}

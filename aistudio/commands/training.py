@@ -131,13 +131,14 @@ def default_training_config(task: str) -> dict[str, Any]:
     """The full default training configuration of ``task``: its default model, its default
     augmentations and options, and :class:`TrainingConfig`'s defaults for the rest.
 
-    The image size is raised to the default model's smallest when the general default is below.
+    The task's ``default_config`` overrides the general defaults (detection trains at 128 px
+    for 30 epochs); the image size is raised to the default model's smallest when below.
     """
     from events.schemas.training import Augmentations, TrainingConfig
 
     spec = task_of(task)
     model = spec.model_spec(spec.default_model)
-    base = TrainingConfig(model=model.name)
+    base = TrainingConfig.model_validate({**spec.default_config, "model": model.name})
     config = base.model_copy(
         update={
             "image_size": max(base.image_size, model.min_image_size),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -33,6 +33,7 @@ def assign_subsets(
     test: float,
     seed: int,
     stratify: bool = True,
+    strata: Callable[[DatasetView, list[str]], list[str] | None] | None = None,
 ) -> dict[str, list[str]]:
     """Assign every image of ``view`` to ``train``, ``val`` or ``test``.
 
@@ -43,6 +44,8 @@ def assign_subsets(
         test: fraction for testing.
         seed: random seed; the same inputs give the same assignment.
         stratify: keep class proportions (or value distribution) equal across subsets.
+        strata: the task's groups of the images (``Task.strata``); None, or None returned:
+            each image's label, or its value's quantile bin.
 
     Returns:
         Image ids per subset, each list in the dataset's import order.
@@ -54,7 +57,11 @@ def assign_subsets(
     ids = list(view.images)
     if not ids:
         raise SplitError("the dataset has no images yet: import a dataset first")
-    groups = _strata(view, ids) if stratify else None
+    groups = None
+    if stratify:
+        groups = strata(view, ids) if strata is not None else None
+        if groups is None:
+            groups = _strata(view, ids)
     holdout = val + test
     train_ids, rest_ids, rest_groups = _cut(ids, groups, holdout, seed)
     if rest_ids and val > 0 and test > 0:

@@ -138,7 +138,9 @@ def _evaluate(
     )
     inference_s = time.monotonic() - inference_started
     context = EvaluationContext(
-        subsets=[subset_of[i] for i in data.image_ids], threshold=plan.experiment.threshold
+        subsets=[subset_of[i] for i in data.image_ids],
+        threshold=plan.experiment.threshold,
+        image_size=image_size,
     )
     evaluation = task.evaluate_pass(outputs, data.targets, info, data.entries, context)
     changed = plan.label_changed(data.image_ids, task)

@@ -60,12 +60,7 @@ def candidate_entries(view: DatasetView, split: str, task: Task) -> list[ImageEn
             for entry in entries
         ]
         return ordered
-    wants_label = task.label_kind == "label"
-    return [
-        entry
-        for entry in view.images.values()
-        if (entry.label if wants_label else entry.value) is not None
-    ]
+    return [entry for entry in view.images.values() if task.accepts(entry)]
 
 
 def decode_samples(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # torch only for type checkers: importing this module stays t
     import torch
     from torch import nn
 
-    from projections.dataset import ImageEntry
+    from projections.dataset import DatasetView, ImageEntry
 
 LabelKind = Literal["label", "value", "boxes"]
 MetricMode = Literal["max", "min"]
@@ -129,10 +129,12 @@ class EvaluationContext:
     Attributes:
         subsets: each image's subset (``train``, ``val``, ``test``), in the order of the pass.
         threshold: the confidence threshold a person chose (``ThresholdSet``), if any.
+        image_size: the side of the square input the model was fed (outputs in its pixels).
     """
 
     subsets: Sequence[str] = ()
     threshold: float | None = None
+    image_size: int = 0
 
 
 class Task(ABC):
@@ -157,6 +159,8 @@ class Task(ABC):
     """Every metric :meth:`metrics` reports, in display order (the primary one included)."""
     options_model: type[TaskOptions] = TaskOptions
     default_augmentations: dict[str, Any] = {}
+    default_config: dict[str, Any] = {}
+    """Training settings whose default differs for this task (``image_size``, ``epochs``…)."""
     uses_threshold: bool = False
     """Whether predictions carry a confidence a person chooses a threshold on (``ThresholdSet``)."""
 
@@ -204,9 +208,10 @@ class Task(ABC):
                 counts[entry.label] += 1
         return [counts[c] for c in info.classes]
 
-    def stratum(self, entry: ImageEntry) -> str | None:
-        """The group a split keeps in proportion for this image (None: not stratified)."""
-        return entry.label
+    def strata(self, view: DatasetView, image_ids: list[str]) -> list[str] | None:
+        """The group a split keeps in proportion for each image (None: the splitter's own,
+        each image's label or its value's quantile bin)."""
+        return None
 
     # ------------------------------------------------------------------ torch side
     @abstractmethod

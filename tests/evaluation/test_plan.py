@@ -108,7 +108,9 @@ def test_values_changed_since_training_for_regression() -> None:
     runs.relabel(5, value=5.0)  # the same value
     plan = plan_evaluation(runs.events, _command())
     assert plan.task == "regression"
-    assert plan.label_changed([image_id(n) for n in range(1, 7)], get_task("regression")) == {image_id(3)}
+    assert plan.label_changed([image_id(n) for n in range(1, 7)], get_task("regression")) == {
+        image_id(3)
+    }
 
 
 @pytest.mark.parametrize(

@@ -228,10 +228,10 @@ def test_empty_states(page: ModuleType, ui_workspace: Workspace) -> None:
     assert value == "default" and options == [{"label": "default", "value": "default"}]
     assert form_style == {} and no_split_style == {"display": "none"}
 
-    boxes = str(commands.create_project(ui_workspace, "Boxes", "detection").data["project_id"])
-    unsupported = page.layout(project_id=boxes)
+    masks = str(commands.create_project(ui_workspace, "Masks", "segmentation").data["project_id"])
+    unsupported = page.layout(project_id=masks)
     assert has(unsupported, "train-unsupported") and not has(unsupported, "train-start")
-    assert "detection" in text(unsupported)
+    assert "segmentation" in text(unsupported)
     assert "No such project" in text(page.layout(project_id="proj-00000000"))
 
 

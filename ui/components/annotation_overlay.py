@@ -9,6 +9,10 @@ contain``) or the image's own aspect ratio (``fit="image"``); the image is centr
 Colours come from one palette by the class's place in the project's list, so a class has the
 same colour on every page. What is drawn is only what the annotation says; whether to draw is
 the caller's (the Dataset page's "Show boxes" switch).
+
+An evaluation's boxes are drawn the same way, coloured by how they matched instead of by class
+(:func:`match_boxes`): found (green), false detection (red), missed (orange, dashed), ignored
+(grey); the ground truth of a found object is a thin dotted outline under its detection.
 """
 
 from __future__ import annotations
@@ -70,6 +74,40 @@ def box_style(box: Sequence[float], width: int, height: int, fit: Fit = "square"
     }
 
 
+def _tag_where(style: Mapping[str, str]) -> str:
+    # The tag sits above its box, where it hides nothing of the object; inside it when the box
+    # touches the frame's top.
+    return " inside" if float(style["top"].rstrip("%")) < TAG_INSIDE_BELOW else ""
+
+
+def box_element(
+    box: Sequence[float],
+    width: int,
+    height: int,
+    color: str,
+    tag: str | None,
+    fit: Fit = "square",
+    labels: bool = True,
+    css: str = "",
+    title: str | None = None,
+) -> html.Div:
+    """One box over the image's frame: outlined in ``color``, tagged with ``tag`` (when
+    ``labels`` and a tag is given); ``css`` adds classes (``overlay-flagged``, a match status).
+    """
+    style = box_style(box, width, height, fit)
+    children: list[Component] = []
+    if labels and tag:
+        children.append(
+            html.Span(tag, className=f"overlay-tag{_tag_where(style)}", style={"background": color})
+        )
+    return html.Div(
+        children,
+        className="overlay-box" + (f" {css}" if css else ""),
+        style={**style, "borderColor": color},
+        title=title if title is not None else (tag or ""),
+    )
+
+
 def overlay_boxes(
     annotation: Mapping[str, Any] | None,
     width: int,
@@ -91,23 +129,90 @@ def overlay_boxes(
         if box is None:
             continue
         name = str(obj.get("class"))
-        color = class_color(name, classes)
         flags = [f for f in ("difficult", "crowd") if obj.get(f)]
         tag = name + (f" ({', '.join(flags)})" if flags else "")
-        style = box_style(box, width, height, fit)
-        # The tag sits above its box, where it hides nothing of the object; inside it when the
-        # box touches the frame's top.
-        where = " inside" if float(style["top"].rstrip("%")) < TAG_INSIDE_BELOW else ""
-        children = [html.Span(tag, className=f"overlay-tag{where}", style={"background": color})]
         out.append(
-            html.Div(
-                children if labels else [],
-                className="overlay-box" + (" overlay-flagged" if flags else ""),
-                style={**style, "borderColor": color},
-                title=tag,
+            box_element(
+                box,
+                width,
+                height,
+                class_color(name, classes),
+                tag,
+                fit,
+                labels,
+                css="overlay-flagged" if flags else "",
             )
         )
     return out
+
+
+# ---------------------------------------------------------------------- match statuses
+MATCH_STATUSES: tuple[str, ...] = ("tp", "fp", "fn", "ignored", "truth")
+"""How a box of an evaluation is drawn: a detection that found an object (``tp``), a false
+detection (``fp``), a missed object (``fn``), an ignored object or a detection on one
+(``ignored``), an object that was found (``truth``: its detection carries the tag)."""
+MATCH_COLORS: dict[str, str] = {
+    "tp": "#198754",
+    "fp": "#dc3545",
+    "fn": "#fd7e14",
+    "ignored": "#6c757d",
+    "truth": "#198754",
+}
+"""Bootstrap's success, danger, orange and secondary: readable on light and dark images."""
+MATCH_TITLES: dict[str, str] = {
+    "tp": "found (true positive)",
+    "fp": "false detection (false positive)",
+    "fn": "missed (false negative)",
+    "ignored": "ignored (difficult or crowd)",
+    "truth": "ground truth, found",
+}
+
+
+def match_boxes(
+    items: Sequence[Mapping[str, Any]],
+    width: int,
+    height: int,
+    fit: Fit = "square",
+    labels: bool = True,
+) -> list[Component]:
+    """Boxes drawn by match status (``items``: ``box``, ``status`` of :data:`MATCH_STATUSES`,
+    optional ``tag``), in the order given (later ones on top).
+
+    The status picks the colour and a class (``overlay-tp``, ``overlay-fn``: dashed, ``overlay-
+    truth``: thin, untagged); the tooltip names the status.
+    """
+    if width <= 0 or height <= 0:
+        return []
+    out: list[Component] = []
+    for item in items:
+        box = item.get("box")
+        if box is None:
+            continue
+        status = str(item.get("status"))
+        tag = item.get("tag")
+        meaning = MATCH_TITLES.get(status, status)
+        out.append(
+            box_element(
+                box,
+                width,
+                height,
+                MATCH_COLORS.get(status, MATCH_COLORS["ignored"]),
+                None if status == "truth" else tag,
+                fit,
+                labels,
+                css=f"overlay-{status}",
+                title=f"{tag} · {meaning}" if tag else meaning,
+            )
+        )
+    return out
+
+
+def framed(
+    image: Component, boxes: Sequence[Component], width: int, height: int, fit: Fit = "square"
+) -> html.Div:
+    """``image`` in a frame with ``boxes`` (positioned elements) drawn over it."""
+    style = {} if fit == "square" else {"aspectRatio": f"{width} / {height}"}
+    return html.Div([image, *boxes], className=f"annotated annotated-{fit}", style=style)
 
 
 def annotated(
@@ -122,12 +227,7 @@ def annotated(
 ) -> html.Div:
     """``image`` in a frame with ``annotation`` drawn over it (nothing drawn when not ``show``)."""
     boxes = overlay_boxes(annotation, width, height, classes, fit, labels) if show else []
-    style = {} if fit == "square" else {"aspectRatio": f"{width} / {height}"}
-    return html.Div(
-        [image, *boxes],
-        className=f"annotated annotated-{fit}",
-        style=style,
-    )
+    return framed(image, boxes, width, height, fit)
 
 
 def object_summary(annotation: Mapping[str, Any] | None) -> str:

@@ -8,7 +8,6 @@ through :mod:`aistudio.commands` with ``actor="ui"``, and a refusal becomes a on
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,6 @@ from projections.dataset import DatasetView
 from projections.jobs import JobEntry, JobsView
 from ui.components.dataset_detail import detail_body, detail_title
 from ui.components.dataset_grid import (
-    UNLABELED_OPTION,
     GridQuery,
     class_options,
     count_text,
@@ -37,6 +35,7 @@ from ui.components.dataset_grid import (
 from ui.components.dataset_import import SkippedReasons, progress_children, summary_children
 from ui.components.empty_state import empty_state
 from ui.state import get_state
+from ui.tasks import ui_task
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +255,8 @@ def change_label(
     """Append ``LabelChanged`` for ``image_id``: the new class (or the number, for regression).
 
     ``new_name``, when given, wins over ``choice`` (a class of the dropdown, or
-    :data:`UNLABELED_OPTION` for no label).
+    :data:`~ui.components.dataset_grid.UNLABELED_OPTION` for no label); the task reads the
+    editor (:meth:`ui.tasks.base.UiTask.parse_label`).
     """
     if meta.read_only:
         return ActionResult(False, "This is a time-travel view: labels cannot be changed here.")
@@ -264,25 +264,10 @@ def change_label(
         return ActionResult(False, "Choose an image first.")
     state = get_state()
     dataset = state.view(meta.project_id, "dataset")
-    label: str | None = None
-    number: float | None = None
-    if meta.task == "regression":
-        if value is None or value == "":
-            return ActionResult(False, "Enter a number.")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return ActionResult(False, f"{value!r} is not a number.")
-        if not math.isfinite(number):
-            return ActionResult(False, "The value must be a finite number.")
-    else:
-        typed = (new_name or "").strip()
-        if typed:
-            label = typed
-        elif choice and choice != UNLABELED_OPTION:
-            label = choice
-        elif choice is None:
-            return ActionResult(False, "Choose a class or type a new one.")
+    parsed = ui_task(meta.task).parse_label(choice, new_name, value)
+    if isinstance(parsed, str):
+        return ActionResult(False, parsed)
+    label, number = parsed.label, parsed.value
     entry = dataset.images.get(image_id) if dataset is not None else None
     if entry is not None and entry.label == label and entry.value == number:
         return ActionResult(False, "That is already this image's label.")

@@ -15,6 +15,7 @@ from projections.dataset import SUBSETS, DatasetView
 from ui.components.annotation_overlay import class_color
 from ui.components.dataset_grid import SUBSET_LABELS
 from ui.components.theme import themed
+from ui.tasks import ui_task
 
 MAX_BARS = 40
 """Classes shown at most (the largest ones); the title says how many are left out."""
@@ -26,10 +27,10 @@ UNLABELED_COLOR = "#adb5bd"
 def histogram_figure(
     dataset: DatasetView, task: str, theme: str | None, split: str | None = None
 ) -> go.Figure:
-    """The histogram of ``dataset``'s labels (or values, for regression)."""
+    """The histogram of ``dataset``'s labels (or values, when the task learns numbers)."""
     if not dataset.images:
         figure = _empty("No images yet")
-    elif task == "regression":
+    elif ui_task(task).histogram == "values":
         figure = _value_histogram(dataset)
     elif not dataset.classes:
         figure = _empty(f"{len(dataset.images):,} images, no class labels")

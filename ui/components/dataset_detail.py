@@ -18,6 +18,7 @@ from ui.components.dataset_grid import (
     image_url,
     label_text,
 )
+from ui.tasks import ui_task
 from ui.upload import format_size
 
 SMALL_IMAGE_PX = 128
@@ -231,9 +232,10 @@ def label_editor(dataset: DatasetView, entry: ImageEntry, task: str) -> html.Div
     All its fields are always rendered (those that do not apply are hidden), so the save
     callback always finds its states.
     """
-    regression = task == "regression"
-    classification = task == "classification"
-    editable = regression or classification
+    editor = ui_task(task).label_editor
+    regression = editor == "value"
+    classification = editor == "label"
+    editable = editor is not None
     objects = bool((entry.structured or {}).get("objects"))
     current = entry.label if entry.label is not None else UNLABELED_OPTION
     if editable:

@@ -17,6 +17,7 @@ from dash.development.base_component import Component
 
 from projections.dataset import SUBSETS, UNLABELED, DatasetView, ImageEntry
 from ui.components.annotation_overlay import annotated, object_summary
+from ui.tasks import ui_task
 
 PAGE_SIZE = 60
 UNLABELED_OPTION = "__unlabeled__"
@@ -165,27 +166,9 @@ def count_text(total: int, dataset: DatasetView, filtered: bool) -> str:
 
 
 def class_options(dataset: DatasetView, task: str = "classification") -> list[dict[str, Any]]:
-    """The class filter's options: every class with its count, then the unlabeled images.
-
-    For regression (values, no classes) the only option is the images without a value.
-    """
-    if task == "regression":
-        return [{"label": f"Without a value ({dataset.unlabeled:,})", "value": UNLABELED_OPTION}]
-    objects = any(dataset.object_counts.values())
-    options: list[dict[str, Any]] = [
-        {
-            "label": (
-                f"{name} ({dataset.object_counts.get(name, 0):,} objects)"
-                if objects
-                else f"{name} ({dataset.label_counts.get(name, 0):,})"
-            ),
-            "value": name,
-        }
-        for name in dataset.classes
-    ]
-    unlabeled = "Not annotated" if objects else "Unlabeled"
-    options.append({"label": f"{unlabeled} ({dataset.unlabeled:,})", "value": UNLABELED_OPTION})
-    return options
+    """The class filter's options: every class with its count, then the unlabeled images
+    (for regression, whose values have no classes, only the images without a value)."""
+    return ui_task(task).class_options(dataset)
 
 
 def split_options(dataset: DatasetView) -> list[dict[str, Any]]:
@@ -205,7 +188,7 @@ def stats_badges(dataset: DatasetView, task: str) -> list[Component]:
     """Pills with the dataset's figures: images, classes, unlabeled, splits."""
     images = len(dataset.images)
     badges = [_pill("images", f"{images:,} image{'s' if images != 1 else ''}", "primary")]
-    if dataset.classes or task == "classification":
+    if dataset.classes or ui_task(task).always_counts_classes:
         n = len(dataset.classes)
         badges.append(_pill("tags", f"{n:,} class{'es' if n != 1 else ''}", "info"))
     if dataset.unlabeled:

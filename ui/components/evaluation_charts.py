@@ -3,14 +3,16 @@
 Classification: confusion matrix (true class by row, predicted class by column, counts written
 in the cells), per-class precision / recall / F1, one-vs-rest precision-recall curves with their
 average precision, and the confidence threshold sweep. Regression: the residual histogram and
-predicted against true values with the ``y = x`` line. Every figure is built from the report
+predicted against true values with the ``y = x`` line (detection's are in
+:mod:`ui.components.detection_charts`). Which figures a task shows, and its headline cards, are
+the task's (:mod:`ui.tasks`). Every figure is built from the report
 (and the per-image rows) that :func:`aistudio.commands.load_evaluation` returns, themed for the
 light or dark colour mode like the Training page's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -22,7 +24,8 @@ from dash.development.base_component import Component
 from projections.evaluations import EvaluationEntry
 from ui.components.evaluation_runs import format_metric, load_error, note
 from ui.components.theme import themed
-from ui.components.training_charts import COMPARE_COLORS, metric_title
+from ui.components.training_charts import COMPARE_COLORS
+from ui.tasks import ui_task
 
 PRECISION_COLOR = "#0d6efd"
 RECALL_COLOR = "#fd7e14"
@@ -39,40 +42,18 @@ SCATTER_GL_POINTS = 5000
 """From this many points on, the scatter plot is drawn with WebGL."""
 _LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0}
 _MARGIN = {"l": 56, "r": 16, "t": 40, "b": 80}
-HEADLINES: dict[str, tuple[str, ...]] = {
-    "classification": (
-        "accuracy",
-        "f1_macro",
-        "precision_macro",
-        "recall_macro",
-        "average_precision_macro",
-        "top3_accuracy",
-        "top5_accuracy",
-    ),
-    "regression": ("mae", "rmse", "r2", "median_absolute_error", "max_error"),
-}
-"""The metrics shown as cards, by task, in order (those the evaluation has)."""
-METRIC_HELP: dict[str, str] = {
-    "accuracy": "share of images whose predicted class is the true one",
-    "f1_macro": "mean F1 over the classes (each class counts the same)",
-    "precision_macro": "mean precision over the classes",
-    "recall_macro": "mean recall over the classes",
-    "average_precision_macro": "mean one-vs-rest average precision (area under the PR curve)",
-    "top3_accuracy": "share of images whose true class is among the 3 most likely",
-    "top5_accuracy": "share of images whose true class is among the 5 most likely",
-    "mae": "mean absolute error, in the values' unit",
-    "rmse": "root mean squared error, in the values' unit (punishes large errors)",
-    "r2": "coefficient of determination: 1 is perfect, 0 is as good as predicting the mean",
-    "median_absolute_error": "half of the images are off by less than this",
-    "max_error": "the largest absolute error",
-}
 
 
 # ---------------------------------------------------------------------- cards
-def metric_cards(evaluation: EvaluationEntry, task: str) -> Component:
-    """One card per headline figure, the primary metric first and highlighted."""
-    names = [n for n in HEADLINES.get(task, ()) if n in evaluation.metrics]
-    names += [n for n in evaluation.metrics if n not in names and task not in HEADLINES]
+def metric_cards(
+    evaluation: EvaluationEntry, task: str, report: Mapping[str, Any] | None = None
+) -> Component:
+    """One card per headline figure of the task (every figure when it names none), the primary
+    metric first and highlighted; ``report`` gives the task's notes under a value (where the
+    detection threshold comes from)."""
+    spec = ui_task(task)
+    names = [n for n in spec.headlines if n in evaluation.metrics]
+    names += [n for n in evaluation.metrics if n not in names and not spec.headlines]
     primary = evaluation.primary_metric
     if primary in names:
         names.remove(primary)
@@ -80,23 +61,24 @@ def metric_cards(evaluation: EvaluationEntry, task: str) -> Component:
     cards = []
     for name in names:
         is_primary = name == primary
+        value: list[Component] = [
+            html.Div(
+                spec.metric_title(name),
+                className="small text-body-secondary text-truncate",
+            ),
+            html.Div(
+                format_metric(evaluation.metrics[name]),
+                className="fs-4 fw-semibold eval-card-value",
+            ),
+        ]
+        extra = spec.card_note(name, report)
+        if extra:
+            value.append(html.Div(extra, className="small text-body-secondary eval-card-note"))
         cards.append(
             dbc.Col(
                 dbc.Card(
                     dbc.CardBody(
-                        html.Div(
-                            [
-                                html.Div(
-                                    metric_title(name),
-                                    className="small text-body-secondary text-truncate",
-                                ),
-                                html.Div(
-                                    format_metric(evaluation.metrics[name]),
-                                    className="fs-4 fw-semibold eval-card-value",
-                                ),
-                            ],
-                            title=METRIC_HELP.get(name, name),
-                        ),
+                        html.Div(value, title=spec.metric_help.get(name, name)),
                         className="py-2 px-3",
                     ),
                     className="eval-card h-100"
@@ -129,6 +111,16 @@ def metric_cards(evaluation: EvaluationEntry, task: str) -> Component:
     return dbc.Row(cards, className="g-2 mb-3", id="eval-cards")
 
 
+def graph(graph_id: str, figure: go.Figure) -> dcc.Graph:
+    """A figure of the metrics section."""
+    return dcc.Graph(
+        id=graph_id,
+        figure=figure,
+        config={"displayModeBar": False, "responsive": True},
+        className="mb-3",
+    )
+
+
 # ---------------------------------------------------------------------- helpers
 def message_figure(message: str, theme: str | None, height: int = FIGURE_HEIGHT) -> go.Figure:
     """An empty figure that says ``message``."""
@@ -143,7 +135,10 @@ def message_figure(message: str, theme: str | None, height: int = FIGURE_HEIGHT)
     return fig
 
 
-def _finish(fig: go.Figure, theme: str | None, title: str, height: int = FIGURE_HEIGHT) -> None:
+def finish_figure(
+    fig: go.Figure, theme: str | None, title: str, height: int = FIGURE_HEIGHT
+) -> None:
+    """Theme ``fig`` and give it the section's title, height, margins and legend."""
     themed(fig, theme)
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 14}},
@@ -154,21 +149,19 @@ def _finish(fig: go.Figure, theme: str | None, title: str, height: int = FIGURE_
 
 
 # ---------------------------------------------------------------------- classification
-def confusion_figure(report: dict[str, Any], theme: str | None) -> go.Figure:
-    """The confusion matrix: true classes by row (top to bottom), predicted by column; each
-    cell shows its count, its colour the share of the true class's images."""
-    classes = [str(c) for c in report.get("classes", [])]
-    matrix = [list(map(int, row)) for row in report.get("confusion_matrix", [])]
-    if not classes or not matrix:
-        return message_figure("No confusion matrix in this evaluation", theme)
+def confusion_heatmap(
+    labels: list[str], matrix: list[list[int]], colorbar: str, hover: str
+) -> go.Figure:
+    """A confusion matrix as a heatmap: counts in the cells (when few enough), colours the share
+    of each row, the rows top to bottom."""
     totals = [sum(row) or 1 for row in matrix]
     shares = [[count / totals[i] for count in row] for i, row in enumerate(matrix)]
-    annotate = len(classes) ** 2 <= ANNOTATED_CELLS
-    fig = go.Figure(
+    annotate = len(labels) ** 2 <= ANNOTATED_CELLS
+    return go.Figure(
         go.Heatmap(
             z=shares,
-            x=classes,
-            y=classes,
+            x=labels,
+            y=labels,
             customdata=matrix,
             text=matrix,
             texttemplate="%{text}" if annotate else None,
@@ -177,15 +170,27 @@ def confusion_figure(report: dict[str, Any], theme: str | None) -> go.Figure:
             zmax=1,
             xgap=1,
             ygap=1,
-            colorbar={"title": {"text": "share of<br>true class"}, "tickformat": ".0%"},
-            hovertemplate=(
-                "true %{y}<br>predicted %{x}<br>%{customdata} image(s)"
-                " (%{z:.0%} of %{y})<extra></extra>"
-            ),
+            colorbar={"title": {"text": colorbar}, "tickformat": ".0%"},
+            hovertemplate=hover,
         )
     )
+
+
+def confusion_figure(report: dict[str, Any], theme: str | None) -> go.Figure:
+    """The confusion matrix: true classes by row (top to bottom), predicted by column; each
+    cell shows its count, its colour the share of the true class's images."""
+    classes = [str(c) for c in report.get("classes", [])]
+    matrix = [list(map(int, row)) for row in report.get("confusion_matrix", [])]
+    if not classes or not matrix:
+        return message_figure("No confusion matrix in this evaluation", theme)
+    fig = confusion_heatmap(
+        classes,
+        matrix,
+        "share of<br>true class",
+        "true %{y}<br>predicted %{x}<br>%{customdata} image(s) (%{z:.0%} of %{y})<extra></extra>",
+    )
     side = max(FIGURE_HEIGHT, min(900, 120 + 28 * len(classes)))
-    _finish(fig, theme, "Confusion matrix", side)
+    finish_figure(fig, theme, "Confusion matrix", side)
     fig.update_xaxes(title_text="predicted class", type="category", side="bottom")
     fig.update_yaxes(title_text="true class", type="category", autorange="reversed")
     return fig
@@ -214,7 +219,7 @@ def per_class_figure(report: dict[str, Any], theme: str | None) -> go.Figure:
                 f"%{{x}}<br>{title} %{{y:.3f}}<br>%{{customdata}} true image(s)<extra></extra>"
             ),
         )
-    _finish(fig, theme, "Per class")
+    finish_figure(fig, theme, "Per class")
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 1.05], title_text="score")
@@ -240,7 +245,7 @@ def pr_figure(report: dict[str, Any], theme: str | None) -> go.Figure:
                 f"{curve['class']}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}<extra></extra>"
             ),
         )
-    _finish(fig, theme, "Precision-recall (one class against the rest)")
+    finish_figure(fig, theme, "Precision-recall (one class against the rest)")
     fig.update_xaxes(title_text="recall", range=[0, 1.02])
     fig.update_yaxes(title_text="precision", range=[0, 1.05])
     return fig
@@ -276,7 +281,7 @@ def threshold_figure(report: dict[str, Any], theme: str | None) -> go.Figure:
         connectgaps=False,
         hovertemplate="confidence ≥ %{x:.2f}<br>accuracy %{y:.1%}<extra></extra>",
     )
-    _finish(fig, theme, "Confidence threshold")
+    finish_figure(fig, theme, "Confidence threshold")
     fig.update_xaxes(title_text="confidence threshold", range=[0, 1])
     fig.update_yaxes(title_text="share", range=[0, 1.05], tickformat=".0%")
     fig.update_layout(hovermode="x unified")
@@ -309,7 +314,7 @@ def residual_figure(report: dict[str, Any], theme: str | None) -> go.Figure:
         )
     )
     fig.add_vline(x=0, line={"color": ERROR_COLOR, "width": 1.5, "dash": "dash"})
-    _finish(fig, theme, "Residuals (prediction - true value)")
+    finish_figure(fig, theme, "Residuals (prediction - true value)")
     fig.update_layout(bargap=0.02, showlegend=False)
     fig.update_xaxes(title_text="residual")
     fig.update_yaxes(title_text="images")
@@ -366,7 +371,7 @@ def scatter_figure(
             ),
         )
     )
-    _finish(fig, theme, "Predicted against true value")
+    finish_figure(fig, theme, "Predicted against true value")
     fig.update_xaxes(title_text="true value", range=[low - pad, high + pad])
     fig.update_yaxes(title_text="predicted value", range=[low - pad, high + pad])
     return fig
@@ -376,17 +381,7 @@ def figures_for(
     task: str, rows: Sequence[dict[str, Any]], report: dict[str, Any], theme: str | None
 ) -> list[tuple[str, go.Figure]]:
     """The plots of an evaluation, as ``(graph id, figure)`` in display order."""
-    if task == "regression":
-        return [
-            ("eval-fig-scatter", scatter_figure(rows, report, theme)),
-            ("eval-fig-residuals", residual_figure(report, theme)),
-        ]
-    return [
-        ("eval-fig-confusion", confusion_figure(report, theme)),
-        ("eval-fig-per-class", per_class_figure(report, theme)),
-        ("eval-fig-pr", pr_figure(report, theme)),
-        ("eval-fig-threshold", threshold_figure(report, theme)),
-    ]
+    return ui_task(task).figures(rows, report, theme)
 
 
 def metrics_section(
@@ -400,7 +395,7 @@ def metrics_section(
 
     Args:
         evaluation: the selected experiment's evaluation (None: not evaluated).
-        task: ``classification`` or ``regression``.
+        task: the project's task (``classification``, ``regression``, ``detection``).
         theme: ``light`` or ``dark``.
         selected: the selected experiment (None: nothing selected).
         loaded: a completed evaluation's ``(rows, report, error)``; the figures need them, the
@@ -428,18 +423,10 @@ def metrics_section(
         ]
     if evaluation.status != "completed":
         return [note("slash-circle", f"No figures: the evaluation {evaluation.status}.")]
-    children: list[Component] = [metric_cards(evaluation, task)]
     rows, report, error = loaded if loaded is not None else ([], {}, "")
+    children: list[Component] = [metric_cards(evaluation, task, report)]
     if error:
         children.append(load_error(error, "eval-metrics-error"))
         return children
-    for graph_id, figure in figures_for(task, rows, report, theme):
-        children.append(
-            dcc.Graph(
-                id=graph_id,
-                figure=figure,
-                config={"displayModeBar": False, "responsive": True},
-                className="mb-3",
-            )
-        )
+    children.extend(ui_task(task).metrics_body(rows, report, theme))
     return children

@@ -4,6 +4,7 @@ Run, Cancel and Reset commands (through :mod:`aistudio.commands`, ``actor="ui"``
 The form follows the selected experiment: the checkpoints it has, the subsets of its split with
 their labelled images. While an evaluation is pending or completed the form shows its settings,
 locked (a completed evaluation is reset before it can run again, as the commands require).
+A detection experiment's confidence threshold is chosen here too (``ThresholdSet``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from projections.experiments import ExperimentEntry
 from projections.jobs import JobEntry
 from ui.components.evaluation_runs import SUBSET_TITLES, format_metric
 from ui.components.training_charts import metric_title
+from ui.tasks import ui_task
 
 CHECKPOINT_ORDER: tuple[str, ...] = ("best", "last")
-LABEL_KINDS: dict[str, str] = {"classification": "label", "regression": "value"}
-"""What an image needs to be scored, by task: a class label or a value."""
 
 
 def sentence(message: str) -> str:
@@ -35,18 +35,19 @@ def sentence(message: str) -> str:
 
 # ---------------------------------------------------------------------- the controls
 def subset_counts(dataset: DatasetView, split: str, task: str) -> dict[str, int] | None:
-    """Labelled (or valued) images per subset of ``split`` (None when the split is gone)."""
+    """Images that can be scored (labelled, valued, annotated: the task says) per subset of
+    ``split`` (None when the split is gone)."""
     members = dataset.splits.get(split)
     if members is None:
         return None
-    by_label = LABEL_KINDS.get(task, "label") == "label"
+    scorable = ui_task(task).has_target
     images = dataset.images
     counts = dict.fromkeys(SUBSETS, 0)
     for image_id, subset in members.items():
         entry = images.get(image_id)
         if entry is None:
             continue
-        if (entry.label if by_label else entry.value) is not None:
+        if scorable(entry):
             counts[subset] = counts.get(subset, 0) + 1
     return counts
 
@@ -251,6 +252,25 @@ def reset_evaluation(
             actor="ui",
             views=views,
         )
+    except CommandError as exc:
+        return sentence(str(exc))
+    return None
+
+
+def choose_threshold(
+    workspace: Workspace,
+    project_id: str,
+    experiment_id: str | None,
+    threshold: float | None,
+) -> str | None:
+    """Append ``ThresholdSet`` (the experiment's confidence threshold); the reason it was
+    refused, or None."""
+    if not experiment_id:
+        return "Select an experiment first."
+    if threshold is None:
+        return "Move the confidence slider to the threshold to choose."
+    try:
+        commands.set_threshold(workspace, project_id, experiment_id, float(threshold), actor="ui")
     except CommandError as exc:
         return sentence(str(exc))
     return None

@@ -49,6 +49,7 @@ _MODEL_TYPES = frozenset(
         "TrainingCompleted",
         "EvaluationCompleted",
         "EvaluationReset",
+        "ThresholdSet",
         "ExportCompleted",
     }
 )
@@ -328,6 +329,9 @@ _SUMMARIES: dict[str, Any] = {
     "EvaluationRequested": _evaluation_requested,
     "EvaluationCompleted": _evaluation_completed,
     "EvaluationReset": lambda d: f"evaluation of {d['experiment_id']} removed",
+    "ThresholdSet": lambda d: (
+        f"confidence threshold of {d['experiment_id']} set to {float(d['threshold']):g}"
+    ),
     "ExportRequested": _export_requested,
     "ExportCompleted": _export_completed,
 }

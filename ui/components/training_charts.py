@@ -40,6 +40,16 @@ _TITLES: dict[str, str] = {
     "top3_accuracy": "Top-3 accuracy",
     "top5_accuracy": "Top-5 accuracy",
     "median_absolute_error": "Median abs. error",
+    "map": "mAP@[.50:.95]",
+    "map50": "mAP50",
+    "map75": "mAP75",
+    "map_small": "mAP small",
+    "map_medium": "mAP medium",
+    "map_large": "mAP large",
+    "mar1": "AR@1",
+    "mar10": "AR@10",
+    "mar100": "AR@100",
+    "confidence_threshold": "Threshold",
 }
 
 

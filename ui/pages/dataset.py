@@ -24,7 +24,6 @@ from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
-from events.schemas.annotation import TASK_ANNOTATION_KINDS
 from projections.dataset import DatasetView
 from ui.components.dataset_actions import (
     GridRender,
@@ -51,6 +50,7 @@ from ui.components.empty_state import empty_state, project_not_found
 from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at, time_travel_banner
 from ui.state import get_state
+from ui.tasks import ui_task
 from ui.upload import upload_limits, upload_url
 
 logger = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
                 dcc.Dropdown(
                     id="dataset-filter-class",
                     options=grid.class_options,
-                    placeholder="All values" if task == "regression" else "All classes",
+                    placeholder=ui_task(task).class_filter_placeholder,
                     clearable=True,
                 ),
                 sm=6,
@@ -225,7 +225,7 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
                                 label="Show boxes",
                                 value=True,
                                 className="ms-3 mb-0 small",
-                                style={} if _draws_objects(task) else {"display": "none"},
+                                style={} if ui_task(task).draws_objects else {"display": "none"},
                             ),
                             dbc.Button(
                                 [html.I(className="bi bi-x-lg me-1"), "Clear filters"],
@@ -287,11 +287,6 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
         [dbc.Col(grid_card, xxl=9, lg=8), dbc.Col(histogram_card, xxl=3, lg=4)],
         className="g-4",
     )
-
-
-def _draws_objects(task: str) -> bool:
-    """Whether the task's images carry objects to draw (boxes, instances, rotated boxes)."""
-    return TASK_ANNOTATION_KINDS.get(task) in ("boxes", "instances", "rboxes")
 
 
 def _detail_offcanvas() -> dbc.Offcanvas:

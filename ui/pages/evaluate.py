@@ -1,13 +1,20 @@
 """The Evaluation page: evaluate a trained experiment, read its figures, find its worst mistakes.
 
-* Left: the experiments that have a checkpoint, each with the state of its evaluation and, once
-  evaluated, its primary figure; a click selects one.
-* Right, in three collapsible sections: the configuration (checkpoint, subsets) with Run, Cancel
-  and Reset (after a confirmation) and the job's progress; the headline figures and plots
-  (confusion matrix, per-class bars, precision-recall curves, threshold sweep; or residuals and
-  predicted against true values); the per-image results as a grid of thumbnails with filters and
-  sorting (worst first by default: confident mistakes, then unsure correct ones), each opening
-  a detail dialog.
+* On top, side by side: the experiments that have a checkpoint, each with the state of its
+  evaluation and, once evaluated, its primary figure (a click selects one); and the
+  configuration (checkpoint, subsets) with Run, Cancel and Reset (after a confirmation) and the
+  job's progress.
+* Under them, the full width, in two collapsible sections: the headline figures and plots
+  (confusion matrix, per-class bars, precision-recall curves, threshold sweep; residuals and
+  predicted against true values; detection's PR curves, F1 curve, confusion matrix with its
+  background and per-class table with its CSV); the per-image results as a grid of thumbnails
+  with filters and sorting (worst first by default), each opening a detail dialog. A task with a
+  confidence threshold (detection) has a slider that redraws the boxes over the thumbnails and
+  the counts at any threshold, and a button that chooses it for the experiment
+  (``ThresholdSet``).
+
+What differs by task is the task's (:func:`ui.tasks.ui_task`): the page never asks which one
+it shows.
 
 Everything shown comes from the experiments, evaluation, jobs and dataset views and from the
 evaluation's files read through :func:`aistudio.commands.load_evaluation`; the shell's ``tick``
@@ -21,7 +28,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timezone
-from operator import attrgetter
 from typing import Any
 
 import dash
@@ -32,7 +38,7 @@ from dash.exceptions import PreventUpdate
 
 from aistudio import commands
 from aistudio.commands import CommandError
-from projections.dataset import DatasetView
+from projections.dataset import DatasetView, ImageEntry
 from projections.evaluations import EvaluationEntry, EvaluationsView
 from projections.experiments import ExperimentsView
 from projections.jobs import JobsView
@@ -41,14 +47,15 @@ from ui.components.empty_state import empty_state, project_not_found
 from ui.components.evaluation_charts import metrics_section
 from ui.components.evaluation_form import (
     cancel_evaluation,
+    choose_threshold,
     form_state,
     reset_evaluation,
     run_evaluation,
 )
 from ui.components.evaluation_results import (
-    DEFAULT_SORT,
     PAGE_SIZE,
     TILE_TYPE,
+    ResultsContext,
     ResultsQuery,
     count_text,
     detail,
@@ -59,7 +66,6 @@ from ui.components.evaluation_results import (
     results_page,
     sort_options,
     tiles,
-    tolerance,
 )
 from ui.components.evaluation_runs import (
     ITEM_TYPE,
@@ -92,6 +98,7 @@ from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at
 from ui.components.training_runs import progress_bar
 from ui.state import get_state
+from ui.tasks import evaluated_tasks, ui_task
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +109,15 @@ dash.register_page(
     name="Evaluate",
 )
 
-SUPPORTED_TASKS: tuple[str, ...] = ("classification", "regression")
 _HIDDEN: dict[str, str] = {"display": "none"}
 _SHOWN: dict[str, str] = {}
-_LABELS = attrgetter("label", "value")  # what the rows say changed since training
 _FINGERPRINT_MASK = (1 << 52) - 1
+
+
+def _labels(entry: ImageEntry) -> tuple[Any, ...]:
+    # What the rows say changed since training: the label, the value, or another annotation
+    # (a change replaces the entry and its annotation, so a new annotation is a new object).
+    return entry.label, entry.value, id(entry.structured)
 
 
 # ---------------------------------------------------------------------- reading the state
@@ -130,13 +141,14 @@ def project_task(project_id: str) -> str | None:
 
 
 def labels_fingerprint(dataset: DatasetView) -> int:
-    """A number that changes when any image's label or value changes (about 9 ms per 100,000
-    images): the results' "relabelled after evaluation" flags depend on it.
+    """A number that changes when any image's label, value or annotation changes (one pass over
+    the images, as fast as the label and value alone were): the results' "relabelled after
+    evaluation" flags depend on it.
 
     It fits in 52 bits, so it comes back unchanged from the browser (JavaScript numbers hold
     integers exactly up to 2**53 only).
     """
-    return hash(tuple(map(_LABELS, dataset.images.values()))) & _FINGERPRINT_MASK
+    return hash(tuple(map(_labels, dataset.images.values()))) & _FINGERPRINT_MASK
 
 
 def page_signature(
@@ -242,14 +254,72 @@ def _dropdown(id: str, placeholder: str) -> dcc.Dropdown:
     )
 
 
+def _threshold_controls(task: str) -> html.Div:
+    """The confidence slider, the counts at its threshold and Set threshold (shown for tasks
+    with a threshold; always laid out, so its callbacks find it)."""
+    spec = ui_task(task)
+    low, high, step = spec.threshold_range
+    marks = {v: f"{v:g}" for v in (low, 0.25, 0.5, 0.75, high) if low <= v <= high}
+    return html.Div(
+        [
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            html.Div(
+                                spec.threshold_label, className="small text-body-secondary mb-1"
+                            ),
+                            dcc.Slider(
+                                id="eval-threshold",
+                                min=low,
+                                max=high,
+                                step=step,
+                                value=0.5,
+                                marks=marks,
+                                updatemode="mouseup",
+                                tooltip={"placement": "bottom", "always_visible": False},
+                            ),
+                        ],
+                        md=8,
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Button(
+                                [html.I(className="bi bi-pin-angle me-1"), "Set threshold"],
+                                id="eval-set-threshold",
+                                color="primary",
+                                outline=True,
+                                size="sm",
+                                n_clicks=0,
+                                disabled=True,
+                                className="mb-1",
+                                title="Choose this threshold for the experiment: later "
+                                "evaluations count at it and exports write it into their "
+                                "metadata",
+                            ),
+                            html.Div(id="eval-threshold-chosen", className="small"),
+                        ],
+                        md=4,
+                    ),
+                ],
+                className="g-2 align-items-start",
+            ),
+            html.Div(id="eval-threshold-summary", className="small mt-1"),
+        ],
+        id="eval-threshold-row",
+        className="eval-threshold border rounded px-3 py-2 mb-3",
+        style=_SHOWN if spec.uses_threshold else _HIDDEN,
+    )
+
+
 def _results_body(task: str) -> list[Component]:
-    classification = task != "regression"
-    class_style = _SHOWN if classification else _HIDDEN
+    spec = ui_task(task)
+    class_style = _SHOWN if spec.class_filters else _HIDDEN
     filters = dbc.Row(
         [
             dbc.Col(
                 html.Div(  # d-flex inside: its !important would beat the column's display: none
-                    dbc.Switch(id="eval-f-wrong", label="Mistakes only", value=False),
+                    dbc.Switch(id="eval-f-wrong", label=spec.wrong_filter_label, value=False),
                     className="d-flex align-items-center h-100",
                 ),
                 xs=12,
@@ -258,14 +328,14 @@ def _results_body(task: str) -> list[Component]:
                 style=class_style,
             ),
             dbc.Col(
-                _dropdown("eval-f-true", "Any true class"),
+                _dropdown("eval-f-true", spec.true_class_placeholder),
                 xs=6,
                 md=4,
                 id="eval-f-true-col",
                 style=class_style,
             ),
             dbc.Col(
-                _dropdown("eval-f-pred", "Any predicted class"),
+                _dropdown("eval-f-pred", spec.predicted_class_placeholder),
                 xs=6,
                 md=4,
                 id="eval-f-pred-col",
@@ -276,7 +346,7 @@ def _results_body(task: str) -> list[Component]:
                 dcc.Dropdown(
                     id="eval-f-sort",
                     options=sort_options(task),
-                    value=DEFAULT_SORT.get(task),
+                    value=spec.default_sort,
                     clearable=False,
                     className="eval-dd",
                 ),
@@ -286,7 +356,7 @@ def _results_body(task: str) -> list[Component]:
             dbc.Col(
                 [
                     html.Div(
-                        "Confidence" if classification else "Absolute error",
+                        spec.range_label or "",
                         id="eval-f-range-label",
                         className="small text-body-secondary mb-1",
                     ),
@@ -303,11 +373,14 @@ def _results_body(task: str) -> list[Component]:
                     ),
                 ],
                 xs=12,
+                id="eval-f-range-col",
+                style=_SHOWN if spec.range_label else _HIDDEN,
             ),
         ],
         className="g-2 mb-3",
     )
     return [
+        _threshold_controls(task),
         filters,
         html.Div(
             [
@@ -326,7 +399,7 @@ def _results_body(task: str) -> list[Component]:
         ),
         html.Div(id="eval-results-message"),
         dcc.Loading(
-            html.Div(id="eval-grid", className="thumb-grid eval-grid"),
+            html.Div(id="eval-grid", className=f"thumb-grid eval-grid eval-grid-{task}"),
             type="dot",
             delay_show=400,
             overlay_style={"visibility": "visible", "opacity": 0.6},
@@ -349,22 +422,34 @@ def _results_body(task: str) -> list[Component]:
             style=_HIDDEN,
         ),
         html.Small(
-            f"{PAGE_SIZE} images per page · green: right, red: wrong"
-            + ("" if classification else " (error over a tenth of the range of true values)")
-            + " · click one for details",
+            " · ".join(
+                part
+                for part in (f"{PAGE_SIZE} images per page", spec.legend, "click one for details")
+                if part
+            ),
             className="text-body-secondary d-block text-center mt-2",
+            id="eval-legend",
         ),
     ]
+
+
+def _config_section() -> dbc.Accordion:
+    return dbc.Accordion(
+        dbc.AccordionItem(
+            _config_body(),
+            title=_section_title("sliders", "Configuration and actions"),
+            item_id="config",
+        ),
+        id="eval-config-section",
+        always_open=True,
+        active_item=["config"],
+        className="eval-sections shadow-sm mb-4",
+    )
 
 
 def _sections(task: str) -> dbc.Accordion:
     return dbc.Accordion(
         [
-            dbc.AccordionItem(
-                _config_body(),
-                title=_section_title("sliders", "Configuration and actions"),
-                item_id="config",
-            ),
             dbc.AccordionItem(
                 html.Div(id="eval-metrics"),
                 title=_section_title("bar-chart-line", "Metrics and plots"),
@@ -378,7 +463,7 @@ def _sections(task: str) -> dbc.Accordion:
         ],
         id="eval-sections",
         always_open=True,
-        active_item=["config", "metrics", "results"],
+        active_item=["metrics", "results"],
         className="eval-sections shadow-sm mb-4",
     )
 
@@ -435,9 +520,11 @@ def _stores(project_id: str, at: int | None, selected: str | None, task: str) ->
         dcc.Store(id="eval-metrics-sig"),
         dcc.Store(id="eval-filters-sig"),
         dcc.Store(id="eval-results-sig"),
+        dcc.Store(id="eval-threshold-sig"),
         dcc.Store(id="eval-range-bounds", data=[0, 1]),
         dcc.Store(id="eval-selected", data=selected),
         dcc.Store(id="eval-version", data=0),
+        dcc.Download(id="eval-class-download"),
     ]
 
 
@@ -455,10 +542,18 @@ def _page(
             *top,
             html.Div(id="eval-status"),
             _no_model(project_id, not has_models),
-            dbc.Row(
+            html.Div(
                 [
-                    dbc.Col(list_card("eval", "Trained experiments"), lg=5, xl=4),
-                    dbc.Col(_sections(task), lg=7, xl=8, className="min-w-0"),
+                    # The list and the configuration side by side; the figures and the results
+                    # below them get the page's full width.
+                    dbc.Row(
+                        [
+                            dbc.Col(list_card("eval", "Trained experiments"), lg=5, xl=4),
+                            dbc.Col(_config_section(), lg=7, xl=8, className="min-w-0"),
+                        ],
+                        className="eval-top",
+                    ),
+                    _sections(task),
                 ],
                 id="eval-main",
                 style=_SHOWN if has_models else _HIDDEN,
@@ -477,14 +572,16 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
     if not project_id or project is None:
         return project_not_found(project_id)
     task = project.task
-    if task not in SUPPORTED_TASKS:
+    if not ui_task(task).evaluates:
+        names = [name.replace("_", " ") for name in evaluated_tasks()]
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
         return html.Div(
             [
                 _header("Score a trained model on the images of its split."),
                 unsupported_task(
                     project_id,
                     f"Evaluating {task.replace('_', ' ')} models is coming",
-                    "This version evaluates classification and regression models.",
+                    f"This version evaluates {listed} models.",
                     id="eval-unsupported",
                 ),
             ]
@@ -802,7 +899,8 @@ def clear_filters(
     """Every filter back to "any", the order back to the task's default."""
     if not clicks:
         raise PreventUpdate
-    return False, None, None, None, list(bounds or [0, 1]), DEFAULT_SORT.get(task or "", None)
+    default = ui_task(task or "classification").default_sort
+    return False, None, None, None, list(bounds or [0, 1]), default
 
 
 _FILTER_IDS = ("eval-f-wrong", "eval-f-true", "eval-f-pred", "eval-f-subset", "eval-f-sort")
@@ -831,7 +929,7 @@ def results_update(
         at,
         labels,
         [query.wrong_only, query.true_class, query.predicted_class, query.subset],
-        [query.low, query.high, query.sort, query.page],
+        [query.low, query.high, query.sort, query.page, query.threshold],
     ]
     if fresh == results_sig:
         raise PreventUpdate
@@ -843,9 +941,10 @@ def results_update(
         return [], "", [], load_error(error, "eval-results-error"), 1, 1, _HIDDEN, fresh
     dataset = views(project_id, at)[3]
     page = results_page(rows, task, query, dataset)
-    grid = tiles(
-        project_id, page.rows, task, dataset, at, evaluation.completed_seq, tolerance(report)
+    context = ResultsContext(
+        project_id, dataset, at, evaluation.completed_seq, report, query.threshold
     )
+    grid = tiles(context, page.rows, task)
     return (
         grid,
         count_text(page.total, len(rows)),
@@ -876,6 +975,7 @@ def results_update(
     Input("eval-f-sort", "value"),
     Input("eval-f-range", "value"),
     Input("eval-page", "active_page"),
+    Input("eval-threshold", "value"),
     State("eval-range-bounds", "data"),
     State("eval-project", "data"),
     State("eval-at", "data"),
@@ -892,17 +992,22 @@ def render_results(
     sort: str | None,
     value: list[float] | None,
     page: int | None,
+    threshold: float | None,
     bounds: list[float] | None,
     project_id: str | None,
     at: int | None,
     task: str | None,
     results_sig: list[Any] | None,
 ) -> tuple[Any, ...]:
-    """The page of per-image results the filters ask for (back to page 1 when a filter moved)."""
+    """The page of per-image results the filters ask for (back to page 1 when a filter or the
+    threshold moved: the order depends on it)."""
     if not signature or not project_id:
         raise PreventUpdate
-    query = query_from_controls(wrong, true_class, predicted, subset, sort, value, bounds, page)
-    if ctx.triggered_id in (*_FILTER_IDS, "eval-f-range", "eval-selected"):
+    shown = threshold if ui_task(task or "classification").uses_threshold else None
+    query = query_from_controls(
+        wrong, true_class, predicted, subset, sort, value, bounds, page, shown
+    )
+    if ctx.triggered_id in (*_FILTER_IDS, "eval-f-range", "eval-selected", "eval-threshold"):
         query = replace(query, page=1)
     return results_update(
         project_id,
@@ -925,6 +1030,7 @@ def render_results(
     State("eval-at", "data"),
     State("eval-task", "data"),
     State("theme", "data"),
+    State("eval-threshold", "value"),
     prevent_initial_call=True,
 )
 def open_detail(
@@ -934,12 +1040,20 @@ def open_detail(
     at: int | None,
     task: str | None,
     theme: str | None,
+    threshold: float | None,
 ) -> tuple[Any, ...]:
-    """Open the detail dialog of the tile clicked."""
+    """Open the detail dialog of the tile clicked (its boxes at the slider's threshold)."""
     if not project_id:
         raise PreventUpdate
     return detail_dialog(
-        project_id, selected, at, task or "classification", ctx.triggered_id, clicked_value(), theme
+        project_id,
+        selected,
+        at,
+        task or "classification",
+        ctx.triggered_id,
+        clicked_value(),
+        theme,
+        threshold,
     )
 
 
@@ -951,9 +1065,11 @@ def detail_dialog(
     trigger: Any,
     clicked: Any,
     theme: str | None,
+    threshold: float | None = None,
 ) -> tuple[Any, ...]:
     """``(open, title, body)`` of the detail dialog for the tile ``trigger`` names
-    (PreventUpdate when the grid was re-rendered and nothing was clicked)."""
+    (PreventUpdate when the grid was re-rendered and nothing was clicked); ``threshold``: the
+    confidence slider's (tasks with a threshold)."""
     if not isinstance(trigger, dict) or not clicked:
         raise PreventUpdate
     evaluation = completed(project_id, selected, at)
@@ -969,19 +1085,230 @@ def detail_dialog(
     dataset = views(project_id, at)[3]
     entry = dataset.images.get(image_id)
     title = entry.filename if entry is not None else image_id
-    classes = [str(c) for c in report.get("classes", [])]
-    body = detail(
-        project_id,
-        row,
-        task,
-        classes,
-        dataset,
-        at,
-        evaluation.completed_seq,
-        tolerance(report),
-        theme,
+    shown = threshold if ui_task(task).uses_threshold else None
+    context = ResultsContext(
+        project_id, dataset, at, evaluation.completed_seq, report, shown, theme
     )
-    return True, title, body
+    return True, title, detail(context, row, task)
+
+
+# ---------------------------------------------------------------------- callbacks: threshold
+def chosen_threshold(project_id: str, selected: str | None, at: int | None) -> float | None:
+    """The threshold chosen for the selected experiment (``ThresholdSet``), now or as of ``at``."""
+    entry = views(project_id, at)[0].get(selected) if selected else None
+    return entry.threshold if entry is not None else None
+
+
+def threshold_setup(
+    project_id: str, selected: str | None, at: int | None, task: str, known: list[Any] | None
+) -> tuple[float, list[Any]]:
+    """Where the confidence slider starts for the selected evaluation (the chosen threshold,
+    else the evaluation's), and the signature it was set for: set again only when another
+    evaluation shows, so a refresh never moves it.
+
+    Raises:
+        PreventUpdate: a task without a threshold, or the same evaluation as before.
+    """
+    spec = ui_task(task)
+    if not spec.uses_threshold:
+        raise PreventUpdate
+    evaluation = completed(project_id, selected, at)
+    fresh = [
+        selected,
+        evaluation.job_id if evaluation else None,
+        evaluation.completed_seq if evaluation else None,
+        at,
+    ]
+    if fresh == known:
+        raise PreventUpdate
+    report = load(project_id, evaluation)[1] if evaluation is not None else {}
+    value = spec.initial_threshold(report, chosen_threshold(project_id, selected, at))
+    if value is None:
+        raise PreventUpdate
+    return value, fresh
+
+
+@callback(
+    Output("eval-threshold", "value"),
+    Output("eval-threshold-sig", "data"),
+    Input("eval-sig", "data"),
+    Input("eval-selected", "data"),
+    State("eval-project", "data"),
+    State("eval-at", "data"),
+    State("eval-task", "data"),
+    State("eval-threshold-sig", "data"),
+)
+def init_threshold(
+    signature: dict[str, Any] | None,
+    selected: str | None,
+    project_id: str | None,
+    at: int | None,
+    task: str | None,
+    threshold_sig: list[Any] | None,
+) -> tuple[float, list[Any]]:
+    """Put the confidence slider where the selected evaluation's threshold is."""
+    if not signature or not project_id:
+        raise PreventUpdate
+    return threshold_setup(project_id, selected, at, task or "classification", threshold_sig)
+
+
+def threshold_view(
+    project_id: str, selected: str | None, at: int | None, task: str, value: float | None
+) -> dict[str, Any]:
+    """The counts at the slider's threshold, the chosen threshold, and whether Set threshold
+    can be pressed (see :func:`render_threshold`)."""
+    spec = ui_task(task)
+    evaluation = completed(project_id, selected, at) if spec.uses_threshold else None
+    if evaluation is None or value is None:
+        return {"summary": [], "chosen": [], "disabled": True}
+    rows, report, error = load(project_id, evaluation)
+    if error:
+        return {"summary": [], "chosen": [], "disabled": True}
+    chosen = chosen_threshold(project_id, selected, at)
+    same = chosen is not None and abs(chosen - float(value)) < 5e-5
+    return {
+        "summary": spec.threshold_summary(rows, float(value)),
+        "chosen": spec.chosen_threshold_text(chosen, report),
+        "disabled": at is not None or same,
+    }
+
+
+@callback(
+    output={
+        "summary": Output("eval-threshold-summary", "children"),
+        "chosen": Output("eval-threshold-chosen", "children"),
+        "disabled": Output("eval-set-threshold", "disabled"),
+    },
+    inputs={
+        "signature": Input("eval-sig", "data"),
+        "selected": Input("eval-selected", "data"),
+        "value": Input("eval-threshold", "value"),
+    },
+    state={
+        "project_id": State("eval-project", "data"),
+        "at": State("eval-at", "data"),
+        "task": State("eval-task", "data"),
+    },
+)
+def render_threshold(
+    signature: dict[str, Any] | None,
+    selected: str | None,
+    value: float | None,
+    project_id: str | None,
+    at: int | None,
+    task: str | None,
+) -> dict[str, Any]:
+    """What the predictions kept at the slider's threshold add up to, the experiment's chosen
+    threshold, and Set threshold (disabled in the past and when the slider is at the chosen
+    one)."""
+    if not signature or not project_id:
+        raise PreventUpdate
+    return threshold_view(project_id, selected, at, task or "classification", value)
+
+
+@callback(
+    Output("eval-fig-f1", "figure"),
+    Input("eval-threshold", "value"),
+    State("eval-selected", "data"),
+    State("eval-project", "data"),
+    State("eval-at", "data"),
+    State("eval-task", "data"),
+)
+def mark_threshold(
+    value: float | None,
+    selected: str | None,
+    project_id: str | None,
+    at: int | None,
+    task: str | None,
+) -> Any:
+    """Move the F1 curve's "shown" line to the slider's threshold (a patch, not a new figure)."""
+    if value is None or not project_id:
+        raise PreventUpdate
+    spec = ui_task(task or "classification")
+    evaluation = completed(project_id, selected, at) if spec.uses_threshold else None
+    if evaluation is None:
+        raise PreventUpdate
+    _rows, report, error = load(project_id, evaluation)
+    patch = None if error else spec.threshold_patch(report, float(value))
+    if patch is None:
+        raise PreventUpdate
+    return patch
+
+
+@callback(
+    output={
+        "status": Output("eval-status", "children", allow_duplicate=True),
+        "version": Output("eval-version", "data", allow_duplicate=True),
+    },
+    inputs={"clicks": Input("eval-set-threshold", "n_clicks")},
+    state={
+        "value": State("eval-threshold", "value"),
+        "selected": State("eval-selected", "data"),
+        "project_id": State("eval-project", "data"),
+        "at": State("eval-at", "data"),
+        "version": State("eval-version", "data"),
+    },
+    prevent_initial_call=True,
+)
+def on_set_threshold(
+    clicks: int | None,
+    value: float | None,
+    selected: str | None,
+    project_id: str | None,
+    at: int | None,
+    version: int | None,
+) -> dict[str, Any]:
+    """Append ``ThresholdSet``: the slider's threshold becomes the experiment's."""
+    if not clicks or not project_id:
+        raise PreventUpdate
+    if at is not None:
+        return {"status": _read_only_alert(), "version": dash.no_update}
+    error = choose_threshold(get_state().workspace, project_id, selected, value)
+    if error is not None:
+        return {"status": _alert(False, error), "version": dash.no_update}
+    name = views(project_id)[0].experiments[str(selected)].name
+    message = [
+        "The threshold of ",
+        html.B(name),
+        f" is now {float(value or 0):.2f}: later evaluations count at it and exports write it "
+        "into their metadata.",
+    ]
+    return {"status": _alert(True, message), "version": (version or 0) + 1}
+
+
+@callback(
+    Output("eval-class-download", "data"),
+    Input("eval-class-csv", "n_clicks"),
+    State("eval-selected", "data"),
+    State("eval-project", "data"),
+    State("eval-at", "data"),
+    State("eval-task", "data"),
+    prevent_initial_call=True,
+)
+def download_table(
+    clicks: int | None,
+    selected: str | None,
+    project_id: str | None,
+    at: int | None,
+    task: str | None,
+) -> dict[str, Any]:
+    """The metrics section's table as a CSV download."""
+    if not clicks or not project_id or not selected:
+        raise PreventUpdate
+    return table_download(project_id, selected, at, task or "classification")
+
+
+def table_download(project_id: str, selected: str, at: int | None, task: str) -> dict[str, Any]:
+    """``dcc.Download`` data of the selected evaluation's table (PreventUpdate: none)."""
+    evaluation = completed(project_id, selected, at)
+    if evaluation is None:
+        raise PreventUpdate
+    _rows, report, error = load(project_id, evaluation)
+    table = None if error else ui_task(task).table_csv(report)
+    if table is None:
+        raise PreventUpdate
+    suffix, text = table
+    return dcc.send_string(text, f"{selected}-{suffix}.csv", type="text/csv")
 
 
 # ---------------------------------------------------------------------- callbacks: selection
