@@ -34,6 +34,7 @@ from aistudio.tasks.base import (
 )
 from aistudio.worker.context import JobContext, JobInputError, JobResult
 from events.schemas.evaluation import EvaluationRequested
+from projections.dataset import ImageEntry
 
 if TYPE_CHECKING:  # torch-side: imported when the job runs, not with this module
     import torch
@@ -137,10 +138,15 @@ def _evaluate(
         join=task.join_outputs,
     )
     inference_s = time.monotonic() - inference_started
+    threshold = plan.experiment.threshold
+    calibration = None
+    if task.uses_threshold and threshold is None and "val" not in command.subsets:
+        calibration = _calibration(ctx, plan, task, info, image_size, model, device, run)
     context = EvaluationContext(
         subsets=[subset_of[i] for i in data.image_ids],
-        threshold=plan.experiment.threshold,
+        threshold=threshold,
         image_size=image_size,
+        calibration=calibration,
     )
     evaluation = task.evaluate_pass(outputs, data.targets, info, data.entries, context)
     changed = plan.label_changed(data.image_ids, task)
@@ -183,6 +189,43 @@ def _evaluate(
         "value": evaluation.metrics.get(task.primary_metric),
     }
     return JobResult(events=[ctx.new_event("EvaluationCompleted", data_out)], summary=summary)
+
+
+def _calibration(
+    ctx: JobContext,
+    plan: EvaluationPlan,
+    task: Task,
+    info: TargetInfo,
+    image_size: int,
+    model: nn.Module,
+    device: torch.device,
+    run: Any,
+) -> tuple[Any, list[ImageEntry]] | None:
+    """The outputs and entries of the split's val images, to choose a confidence threshold on
+    (never on the images evaluated); None without val images."""
+    from aistudio.evaluation.inference import predict
+    from aistudio.training.data import labelled_entries, subset_data
+
+    entries = labelled_entries(plan.dataset, plan.split, task).get("val", [])
+
+    def image_path(sha: str, ext: str) -> Path:
+        return ctx.workspace.image_path(ctx.project_id, sha, ext)
+
+    data, _unknown = subset_data(entries, task, info, image_path, image_size)
+    if len(data) == 0:
+        return None
+    ctx.progress(0, None, f"choosing the threshold on {len(data)} validation images", force=True)
+    outputs = predict(
+        model,
+        data.paths,
+        image_size,
+        plan.command.batch_size,
+        device,
+        check_cancelled=ctx.check_cancelled,
+        run=run,
+        join=task.join_outputs,
+    )
+    return outputs, data.entries
 
 
 def _images(

@@ -130,11 +130,15 @@ class EvaluationContext:
         subsets: each image's subset (``train``, ``val``, ``test``), in the order of the pass.
         threshold: the confidence threshold a person chose (``ThresholdSet``), if any.
         image_size: the side of the square input the model was fed (outputs in its pixels).
+        calibration: the outputs and entries of the split's validation images when they are
+            not among those evaluated (tasks with a threshold choose it there, never on the
+            images they score); None otherwise.
     """
 
     subsets: Sequence[str] = ()
     threshold: float | None = None
     image_size: int = 0
+    calibration: tuple[Any, Sequence[ImageEntry]] | None = None
 
 
 class Task(ABC):

@@ -229,8 +229,9 @@ class DetectionTask(Task):
 
         The confidence threshold of the counts (precision, recall, F1, the per-image TP/FP/FN
         and the confusion matrix) is the one a person set (``ThresholdSet``); otherwise the
-        F1-optimal one of the validation images of the pass, when it has some; otherwise the
-        F1-optimal one of the pass itself (the report says which).
+        F1-optimal one of the split's validation images (``context.calibration`` when they are
+        not evaluated, else those of the pass, when it has others too); otherwise, with no
+        validation image, the F1-optimal one of the pass itself (the report says which).
 
         Raises:
             ValueError: outputs and entries that do not match.
@@ -244,16 +245,21 @@ class DetectionTask(Task):
             for entry, found in zip(entries, outputs, strict=True)
         ]
         threshold, source = context.threshold, "given"
+        if threshold is None and context.calibration is not None:
+            outs, calibration_entries = context.calibration
+            val = [
+                self._image(entry, found, info, context.image_size)
+                for entry, found in zip(calibration_entries, outs, strict=True)
+            ]
+            threshold, source = f1_optimal_threshold(val, info.classes), "f1_optimal_val"
         if threshold is None:
             val = [
                 image
                 for image, subset in zip(images, context.subsets, strict=False)
                 if subset == "val"
             ]
-            others = len(val) < len(images)
-            if val and others:
-                threshold = f1_optimal_threshold(val, info.classes)
-                source = "f1_optimal_val"
+            if val and len(val) < len(images):
+                threshold, source = f1_optimal_threshold(val, info.classes), "f1_optimal_val"
         figures = detection_figures(images, info.classes, threshold)
         report = dict(figures.report)
         if threshold is not None:

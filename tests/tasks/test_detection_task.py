@@ -145,3 +145,19 @@ def test_export_matching_allows_only_detections_at_the_floor_to_differ() -> None
     assert not match_detections(ref, other_class, 1e-3, 0.05)[0]
     moved = (ref[0] + np.array([3, 0, 3, 0]), ref[1], ref[2])
     assert not match_detections(ref, moved, 1e-3, 0.05)[0]
+
+
+def test_a_test_subset_is_counted_at_the_threshold_its_val_images_choose() -> None:
+    truth = (20.0, 10.0, 120.0, 60.0)
+    exact = [6.4, 6.4, 38.4, 38.4]
+    tests = [entry("t0", [obj("dog", truth)])]
+    low = [_found([exact], [0.2], [1])]  # the test image's only detection scores 0.2
+    vals = [entry("v0", [obj("dog", truth)]), entry("v1", [])]
+    val_outputs = [_found([exact], [0.9], [1]), _found([exact], [0.5], [1])]  # a FP at 0.5
+    context = EvaluationContext(["test"], image_size=64, calibration=(val_outputs, vals))
+    out = TASK.evaluate_pass(low, None, INFO, tests, context)
+    assert out.report["threshold"]["source"] == "f1_optimal_val"
+    assert 0.5 < out.report["threshold"]["value"] <= 0.9, "val's F1 is best above its FP"
+    assert (out.rows[0]["tp"], out.rows[0]["fn"]) == (0, 1), "0.2 is under val's threshold"
+    alone = TASK.evaluate_pass(low, None, INFO, tests, EvaluationContext(["test"], image_size=64))
+    assert alone.report["threshold"]["source"] == "f1_optimal_this_subset"

@@ -121,11 +121,16 @@ def test_class_filters_and_placeholders() -> None:
     options = ui_task("classification").class_options(labelled)
     assert [o["label"] for o in options] == ["cat (3)", "dog (1)", "Unlabeled (2)"]
     assert options[-1]["value"] == UNLABELED_OPTION
-    boxed = _dataset(classes=["car"], object_counts={"car": 7}, unlabeled=1)
+    cars = {"kind": "boxes", "objects": [{"class": "car", "box": [0, 0, 2, 2]}] * 4}
+    images = {
+        "a": ImageEntry("a", "0" * 64, "png", "a.png", 8, 8, 1, None, None, 1, cars),
+        "b": ImageEntry("b", "1" * 64, "png", "b.png", 8, 8, 1, None, None, 1, cars),
+    }
+    boxed = _dataset(classes=["car"], object_counts={"car": 8}, unlabeled=1, images=images)
     assert [o["label"] for o in ui_task("detection").class_options(boxed)] == [
-        "car (7 objects)",
+        "car (2 images, 8 objects)",
         "Not annotated (1)",
-    ]
+    ], "the count the filter finds (images) comes first"
     values = ui_task("regression").class_options(_dataset(unlabeled=4))
     assert values == [{"label": "Without a value (4)", "value": UNLABELED_OPTION}]
     assert ui_task("regression").class_filter_placeholder == "All values"

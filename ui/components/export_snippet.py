@@ -7,10 +7,14 @@ preprocesses the image as ``aistudio.input`` says (EXIF orientation applied with
 :func:`aistudio.datasets.images.to_rgb`, so 16-bit, float and transparent images give the app's
 input too; bilinear resize to S x S without keeping the aspect ratio; scale, mean and std;
 NCHW), runs the model and prints the prediction: the class
-and its probability (``aistudio.classes``), or the value (``aistudio.target_scaling``).
+and its probability (``aistudio.classes``), or the value (``aistudio.target_scaling``); for a
+detector (``aistudio.output`` with ``names``), one line per object at the chosen confidence
+threshold (``aistudio.confidence_threshold``, else 0.5) — class, score, box in the image's
+pixels — and the image with the boxes drawn, saved as ``<image>_boxes.png``.
 
-Its last line of output is ``prediction: <class> (probability 0.9876)`` or
-``prediction: <value>`` (:data:`PREDICTION_PREFIX`). Pure text: no torch, no onnx here.
+Its last line of output is ``prediction: <class> (probability 0.9876)``,
+``prediction: <value>`` or ``prediction: <n> objects at confidence >= <t>, drawn in <file>``
+(:data:`PREDICTION_PREFIX`). Pure text: no torch, no onnx here.
 """
 
 from __future__ import annotations

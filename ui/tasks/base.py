@@ -113,13 +113,16 @@ class UiTask:
         return self.annotation_kind in OBJECT_KINDS
 
     def class_options(self, dataset: DatasetView) -> list[dict[str, Any]]:
-        """The Dataset page's class filter: every class with its count (of objects, when the
-        images hold objects), then the images without an annotation."""
+        """The Dataset page's class filter: every class with its count, then the images without
+        an annotation. When the images hold objects, the count is of the images the filter
+        finds (those holding an object of the class) and of the objects in them."""
         objects = any(dataset.object_counts.values())
+        images = _images_per_class(dataset) if objects else {}
         options: list[dict[str, Any]] = [
             {
                 "label": (
-                    f"{name} ({dataset.object_counts.get(name, 0):,} objects)"
+                    f"{name} ({images.get(name, 0):,} images, "
+                    f"{dataset.object_counts.get(name, 0):,} objects)"
                     if objects
                     else f"{name} ({dataset.label_counts.get(name, 0):,})"
                 ),
@@ -395,3 +398,13 @@ def detail_image(ctx: ResultsContext, image_id: str) -> html.Div:
         ),
         className="text-center mb-3",
     )
+
+
+def _images_per_class(dataset: DatasetView) -> dict[str, int]:
+    """How many images hold at least one object of each class."""
+    counts: dict[str, int] = {}
+    for entry in dataset.images.values():
+        objects = (entry.structured or {}).get("objects") or ()
+        for name in {str(o.get("class")) for o in objects}:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
