@@ -227,7 +227,8 @@ def confusion_figure(report: Mapping[str, Any], theme: str | None) -> go.Figure:
         title_text="predicted class (background: a missed object)", type="category", side="bottom"
     )
     fig.update_yaxes(
-        title_text="true class (background: a false detection)",
+        # Two lines: one would be longer than a small matrix is tall and be cut off.
+        title_text="true class<br>(background: a false detection)",
         type="category",
         autorange="reversed",
     )
