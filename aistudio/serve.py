@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aistudio.settings import Settings
 from aistudio.workspace import Workspace
@@ -365,6 +365,21 @@ def raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def prepare_before_serving(app: Any) -> None:
+    """Run Dash's first-request setup now, in this thread, before any request arrives.
+
+    Dash runs it in a ``before_request`` hook of the first request; the threaded server can run
+    a second request at the same time, and a first visit then failed with "dictionary changed
+    size during iteration" (an HTML 500; seen once in a clean CI run). Done here, the hook
+    finds it done. A Dash without this private method is left to do it itself.
+    """
+    setup = getattr(app, "_setup_server", None)
+    if setup is None:
+        return
+    with app.server.test_request_context("/"):
+        setup()
+
+
 def run_serve(
     workspace: Workspace,
     host: str,
@@ -394,8 +409,13 @@ def run_serve(
     if not workspace.project_ids():
         ensure_demo_project(workspace)  # a new workspace opens on something real
     # A plain `kill` (SIGTERM, as service managers send) stops serve like Ctrl-C: the `finally`
-    # below then stops the worker, which ends its jobs' events.
+    # below then stops the worker, which ends its jobs' events. SIGINT gets the same handler
+    # explicitly: serve started in the background by a script inherits an ignored SIGINT (shells
+    # ignore it for background jobs), and Python then installs no Ctrl-C handler of its own; the
+    # worker, started after this, gets SIGINT's default action back (a handler, unlike SIG_IGN,
+    # is not inherited across exec).
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    signal.signal(signal.SIGINT, raise_keyboard_interrupt)
     enable_stack_dumps()
     supervisor = WorkerSupervisor(worker_command(workspace)) if worker else None
     if supervisor is not None:
@@ -407,6 +427,7 @@ def run_serve(
             workspace, security=security, worker_status=WorkerStatus(workspace, supervisor)
         )
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        prepare_before_serving(app)
         for line in start_lines(host, port, security, workspace):
             announce(line)
         app.run(host=host, port=port, debug=False)

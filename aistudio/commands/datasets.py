@@ -125,6 +125,11 @@ def change_label(
     if image_id not in view.images:
         raise CommandError(f"no image {image_id!r} in this project")
     kind = task_of(project_task(workspace, project_id)).label_kind
+    if kind not in ("label", "value"):
+        raise CommandError(
+            f"images of this project are annotated with {kind}, not a label or a value: "
+            "change their objects instead (AnnotationChanged, or the Dataset page's detail view)"
+        )
     if kind == "label" and value is not None:
         raise CommandError("images of this project have a class label, not a value")
     if kind == "value" and label is not None:

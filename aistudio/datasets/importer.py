@@ -377,14 +377,14 @@ def check_task_fits(task: str, listing: ReadResult) -> None:
     wanted = LABELLED_TASKS.get(task)
     if wanted is None or listing.target == wanted:
         return
-    if task == "regression":
+    if wanted == "value":
         if listing.format == "imagefolder":
             raise JobInputError(
-                "a regression project needs a CSV with the header `filename,value`: "
+                f"a {task} project needs a CSV with the header `filename,value`: "
                 "an image folder gives class names, not values"
             )
         raise JobInputError(
-            "a regression project needs a CSV with the header `filename,value`, "
+            f"a {task} project needs a CSV with the header `filename,value`, "
             f"this one has `filename,{listing.target}`"
         )
     raise JobInputError(

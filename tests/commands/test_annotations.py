@@ -71,6 +71,16 @@ def test_a_box_annotation_is_stored_normalised_and_shown(workspace: Workspace) -
     assert not commands.dataset_view(workspace, project_id).images[image].annotated
 
 
+def test_a_detection_image_takes_objects_not_a_label(workspace: Workspace) -> None:
+    project_id, image = _project(workspace, "detection", ["cat", "dog"])
+    _refused(
+        workspace,
+        project_id,
+        "annotated with boxes, not a label or a value: change their objects instead",
+        lambda: commands.change_label(workspace, project_id, image, "cat"),
+    )
+
+
 @pytest.mark.parametrize(
     ("annotation", "match"),
     [

@@ -307,6 +307,22 @@ def test_ctrl_c_stops_the_worker_and_ends_the_running_job(tmp_path: Path) -> Non
     print(f"the import interrupted by Ctrl-C ended with {end.type} {end.data.get('reason', '')}")
 
 
+def test_serve_started_with_sigint_ignored_still_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """A script's background `aistudio serve &` inherits an ignored SIGINT: Ctrl-C (SIGINT to
+    its group) must still stop serve and its worker, not the worker alone."""
+    server = start_serve(tmp_path / "workspace", tmp_path / "serve.log", sigint_ignored=True)
+    try:
+        server.wait_until_serving()
+        workers = _wait_for("a worker", lambda: _worker_children(server), server)
+        code = server.stop()
+    except BaseException:
+        server.kill()
+        raise
+    assert code == 0, f"serve exited with code {code} after Ctrl-C:\n{server.output()}"
+    for pid in workers:
+        assert not process_alive(pid), f"the worker (pid {pid}) is still running"
+
+
 # ---------------------------------------------------------------------- (e) a dead worker
 def _banner(server: ServeProcess) -> str:
     """What the banner of every page says right now (a real callback over HTTP)."""
@@ -399,3 +415,36 @@ def test_serve_restarts_its_worker_when_it_dies(tmp_path: Path) -> None:
     _stop_cleanly(server)
     assert not process_alive(new_pid), "the restarted worker outlived serve"
     assert "the worker was killed by SIGKILL; restarting it in 1 s" in server.output()
+
+
+_SETUP_PROBE = r"""
+import sys
+from aistudio.serve import prepare_before_serving
+from aistudio.workspace import Workspace
+from ui.app import create_app
+
+app = create_app(Workspace(sys.argv[1]))
+before = app._got_first_request["setup_server"]
+prepare_before_serving(app)
+client = app.server.test_client()
+codes = [client.get(url).status_code for url in ("/_dash-layout", "/_dash-dependencies")]
+print(before, app._got_first_request["setup_server"], len(app.callback_map) > 0, codes)
+"""
+
+
+def test_dash_is_set_up_before_the_first_request(tmp_path: Path) -> None:
+    """Serve runs Dash's first-request setup before serving, so two first requests at once
+    cannot race it (a clean CI run once got a 500: "dictionary changed size during
+    iteration"); a request afterwards finds it done and the app answers. In a process of its
+    own: the setup takes the callbacks every app of a process shares."""
+    workspace = Workspace(tmp_path / "workspace")
+    workspace.ensure()
+    probe = subprocess.run(
+        [sys.executable, "-c", _SETUP_PROBE, str(workspace.root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().splitlines()[-1] == "False True True [200, 200]"

@@ -537,3 +537,17 @@ def test_format_duration() -> None:
         "10 min",
         "1 h 02 min",
     ]
+
+
+def test_a_number_the_browser_refuses_gets_its_rule() -> None:
+    """An out-of-range number input gives no value in the browser: the message says the rule."""
+    from ui.components.training_form import config_from_form, number_rule
+
+    assert number_rule("epochs", whole=True) == "Enter a whole number from 1 to 10000."
+    assert number_rule("batch_size", whole=True) == "Enter a whole number from 1 to 4096."
+    assert number_rule("lr", whole=False) == "Enter a number above 0, at most 10."
+    assert number_rule("momentum", whole=False) == "Enter a number of at least 0, below 1."
+    assert number_rule("seed", whole=True) == "Enter a whole number."
+    _config, errors = config_from_form({"epochs": None, "lr": None})
+    assert errors["epochs"] == "Enter a whole number from 1 to 10000."
+    assert errors["lr"] == "Enter a number above 0, at most 10."

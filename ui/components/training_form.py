@@ -10,6 +10,7 @@ naming its field), which is exactly what Start will append.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -173,6 +174,47 @@ def form_values(config: dict[str, Any], name: str, split: str | None) -> dict[st
     return values
 
 
+@functools.cache
+def _schema_limits() -> dict[str, tuple[str, str]]:
+    """Each numeric control's lower and upper limit in words, from the config's schema
+    (``("from 1", "to 10000")``, ``("above 0", "below 1")``; empty when none)."""
+    from events.schemas.training import Augmentations, TrainingConfig
+
+    out: dict[str, tuple[str, str]] = {}
+    for prefix, model in (("", TrainingConfig), ("augmentations.", Augmentations)):
+        for name, prop in (model.model_json_schema().get("properties") or {}).items():
+            low = ""
+            if "minimum" in prop:
+                low = f"from {prop['minimum']:g}"
+            elif "exclusiveMinimum" in prop:
+                low = f"above {prop['exclusiveMinimum']:g}"
+            high = ""
+            if "maximum" in prop:
+                high = (
+                    f"to {prop['maximum']:g}"
+                    if low.startswith("from")
+                    else (f"at most {prop['maximum']:g}")
+                )
+            elif "exclusiveMaximum" in prop:
+                high = f"below {prop['exclusiveMaximum']:g}"
+            out[prefix + name] = (low, high)
+    return out
+
+
+def number_rule(key: str, whole: bool) -> str:
+    """What a number control takes, in words: ``Enter a whole number from 1 to 10000.``"""
+    kind = "a whole number" if whole else "a number"
+    low, high = _schema_limits().get(key, ("", ""))
+    if low.startswith("from") and not high.startswith("to"):
+        low = f"of at least {low.removeprefix('from ')}"
+    if not low and high.startswith("to"):
+        high = f"of at most {high.removeprefix('to ')}"
+    limits = ", ".join(part for part in (low, high) if part)
+    if low.startswith("from") and high.startswith("to"):
+        limits = f"{low} {high}"
+    return f"Enter {kind} {limits}." if limits else f"Enter {kind}."
+
+
 def _number(value: Any) -> float | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
@@ -209,14 +251,15 @@ def config_from_form(
             if number is None and key in OPTIONAL_INTEGERS and raw in (None, ""):
                 value = None
             elif number is None or not number.is_integer():
-                errors[key] = "Enter a whole number."
+                # The browser gives no value for a number outside the input's limits: say them.
+                errors[key] = number_rule(key, whole=True)
                 continue
             else:
                 value = int(number)
         elif key in FLOATS:
             number = _number(raw)
             if number is None:
-                errors[key] = "Enter a number."
+                errors[key] = number_rule(key, whole=False)
                 continue
             value = number
         elif key in SWITCHES:

@@ -73,6 +73,11 @@ def _sigint_not_ignored() -> Iterator[None]:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _ignore_sigint() -> None:
+    """In the child before exec: ignore SIGINT, as a shell does for a background job."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @dataclass
 class ServeProcess:
     """A running ``aistudio serve`` and where to reach it."""
@@ -165,13 +170,17 @@ class ServeProcess:
             self.process.wait(timeout=10)
 
 
-def start_serve(workspace: Path, output_path: Path, *extra_args: str) -> ServeProcess:
+def start_serve(
+    workspace: Path, output_path: Path, *extra_args: str, sigint_ignored: bool = False
+) -> ServeProcess:
     """Start ``aistudio --workspace WORKSPACE serve --port FREE [EXTRA_ARGS]`` in its own group.
 
     Args:
         workspace: the workspace folder (created by serve when missing).
         output_path: file that receives serve's (and its worker's) stdout and stderr.
         extra_args: more options of ``serve``, e.g. ``--no-worker``.
+        sigint_ignored: start serve with SIGINT ignored, as a shell starts a background job
+            (otherwise serve gets SIGINT's default action, as from a terminal).
 
     Returns:
         The started process; call :meth:`ServeProcess.wait_until_serving` before using it.
@@ -197,6 +206,7 @@ def start_serve(workspace: Path, output_path: Path, *extra_args: str) -> ServePr
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=_ignore_sigint if sigint_ignored else None,
         )
     return ServeProcess(process, f"http://127.0.0.1:{port}/", workspace, output_path, started)
 
