@@ -99,19 +99,24 @@ def preview_split(
     """What a split would look like, appending nothing: ``{subset: {class: images}}``.
 
     Images without a label are counted under ``"(unlabeled)"``. ``task`` (the project's)
-    stratifies as :func:`create_split` does.
+    stratifies as :func:`create_split` does, and its groups are what is counted when it has
+    its own (detection: each image under its rarest class, negatives under "(no object)").
     """
     from aistudio.datasets.splits import SplitError, assign_subsets  # scikit-learn: lazy
 
+    strata = _task_strata(task)
     try:
-        assignments = assign_subsets(dataset, train, val, test, seed, stratify, _task_strata(task))
+        assignments = assign_subsets(dataset, train, val, test, seed, stratify, strata)
     except SplitError as exc:
         raise CommandError(str(exc)) from None
+    ids = list(dataset.images)
+    groups = strata(dataset, ids) if strata is not None else None
+    group_of = dict(zip(ids, groups, strict=True)) if groups is not None else {}
     counts: dict[str, dict[str, int]] = {}
-    for subset, ids in assignments.items():
+    for subset, members in assignments.items():
         per_class: dict[str, int] = dict.fromkeys(dataset.classes, 0)
-        for image_id in ids:
-            label = dataset.images[image_id].label or "(unlabeled)"
+        for image_id in members:
+            label = group_of.get(image_id) or dataset.images[image_id].label or "(unlabeled)"
             per_class[label] = per_class.get(label, 0) + 1
         counts[subset] = per_class
     return counts

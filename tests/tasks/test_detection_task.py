@@ -161,3 +161,21 @@ def test_a_test_subset_is_counted_at_the_threshold_its_val_images_choose() -> No
     assert (out.rows[0]["tp"], out.rows[0]["fn"]) == (0, 1), "0.2 is under val's threshold"
     alone = TASK.evaluate_pass(low, None, INFO, tests, EvaluationContext(["test"], image_size=64))
     assert alone.report["threshold"]["source"] == "f1_optimal_this_subset"
+
+
+def test_the_split_preview_counts_each_image_under_its_stratum() -> None:
+    from aistudio import commands
+
+    images = {
+        f"i{n}": entry(
+            f"i{n}", [obj("cat", (0, 0, 4, 4))] + ([obj("dog", (1, 1, 3, 3))] * (n % 3 == 0))
+        )
+        for n in range(12)
+    } | {f"n{n}": entry(f"n{n}", []) for n in range(4)}
+    view = DatasetView(images=images, classes=["cat", "dog"])
+    counts = commands.preview_split(view, 0.5, 0.25, 0.25, 0, True, "detection")
+    totals = {
+        group: sum(c.get(group, 0) for c in counts.values()) for group in ("cat", "dog", NO_OBJECT)
+    }
+    assert totals == {"cat": 8, "dog": 4, NO_OBJECT: 4}, "dog is the rarer class of 4 images"
+    assert all(counts[s]["dog"] >= 1 for s in ("train", "val", "test")), "stratified by it"

@@ -191,6 +191,7 @@ def preview_counts(
     ratios: dict[str, float],
     seed: int,
     stratify: bool,
+    task: str | None = None,
 ) -> dict[str, dict[str, int]]:
     """``{subset: {class: images}}`` of the split these values would create (cached).
 
@@ -205,6 +206,7 @@ def preview_counts(
         ratios["test"],
         seed,
         bool(stratify),
+        task,
     )
     with _PREVIEW_LOCK:
         cached = _PREVIEW_CACHE.get(key)
@@ -212,7 +214,7 @@ def preview_counts(
             _PREVIEW_CACHE.move_to_end(key)
             return cached
     counts = commands.preview_split(
-        dataset, ratios["train"], ratios["val"], ratios["test"], seed, bool(stratify)
+        dataset, ratios["train"], ratios["val"], ratios["test"], seed, bool(stratify), task
     )
     with _PREVIEW_LOCK:
         _PREVIEW_CACHE[key] = counts
@@ -260,7 +262,13 @@ def preview_figure(
         fig.update_yaxes(visible=False)
     else:
         labelled = [c for c in classes if any(counts.get(s, {}).get(c, 0) for s in SUBSETS)]
+        others = sorted(  # the task's own groups ("(no object)"), then the unlabeled images
+            {g for s in SUBSETS for g, n in counts.get(s, {}).items() if n}
+            - set(classes)
+            - {UNLABELED}
+        )
         unlabeled = any(counts.get(s, {}).get(UNLABELED, 0) for s in SUBSETS)
+        labelled += others
         x = (labelled + ([UNLABELED] if unlabeled else [])) if labelled else [ALL_IMAGES]
         totals = subset_totals(counts)
         for subset in SUBSETS:
@@ -343,7 +351,11 @@ def _class_table(dataset: DatasetView, name: str) -> Component | None:
     )
     return html.Details(
         [
-            html.Summary("Images per class", className="small text-body-secondary"),
+            html.Summary(
+                # class_counts_by_subset counts objects when the images hold objects
+                "Objects per class" if any(dataset.object_counts.values()) else "Images per class",
+                className="small text-body-secondary",
+            ),
             dbc.Table(
                 [head, html.Tbody(rows)],
                 size="sm",
@@ -909,7 +921,8 @@ def build_preview(
 ) -> PreviewResult | None:
     """Check the form and compute its preview (None when the project is gone)."""
     state = get_state()
-    if state.live_project(project_id) is None:
+    project = state.live_project(project_id)
+    if project is None:
         return None
     dataset: DatasetView = state.view(project_id, "dataset")
     check = check_form(list(dataset.splits), name, train, val, test, seed)
@@ -921,7 +934,9 @@ def build_preview(
         return PreviewResult(check, figure, "")
     ratios = {s: float(check.ratios[s] or 0.0) for s in SUBSETS}
     try:
-        counts = preview_counts(project_id, dataset, ratios, check.seed or 0, bool(stratify))
+        counts = preview_counts(
+            project_id, dataset, ratios, check.seed or 0, bool(stratify), project.task
+        )
     except CommandError as exc:
         figure = preview_figure(None, dataset.classes, theme, str(exc))
         return PreviewResult(check, figure, "", error=str(exc))
