@@ -7,10 +7,10 @@ refusal reads the same wherever it comes from. Unknown error kinds keep pydantic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 MAX_ERRORS = 5
 """How many errors one line names; the rest are counted."""
@@ -88,13 +88,66 @@ def _shown(part: object) -> str:
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def describe(exc: ValidationError, prefix: str = "") -> str:
-    """Every error of ``exc`` as ``field: words``, joined by ``; `` (at most ``MAX_ERRORS``)."""
+_BOUND_ERRORS = {
+    "greater_than": "low",
+    "greater_than_equal": "low",
+    "less_than": "high",
+    "less_than_equal": "high",
+}
+
+
+def _field_schema(model: type[BaseModel], loc: Sequence[Any]) -> Mapping[str, Any] | None:
+    """The JSON schema of the field at ``loc`` of ``model`` (None: not a plain field path)."""
+    root = model.model_json_schema()
+    node: Mapping[str, Any] = root
+    for part in loc:
+        if not isinstance(part, str):
+            return None
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            node = root.get("$defs", {}).get(ref.rsplit("/", 1)[-1], {})
+        node = (node.get("properties") or {}).get(part)
+        if node is None:
+            return None
+    return node
+
+
+def _other_limit(error: Mapping[str, Any], model: type[BaseModel] | None) -> str:
+    """The field's other limit in words (``at most 10000``), so a refusal states the whole rule."""
+    side = _BOUND_ERRORS.get(str(error.get("type", "")))
+    if side is None or model is None:
+        return ""
+    field = _field_schema(model, error.get("loc", ()))
+    if field is None:
+        return ""
+    if side == "low":
+        if "maximum" in field:
+            return f"at most {_number(field['maximum'])}"
+        if "exclusiveMaximum" in field:
+            return f"less than {_number(field['exclusiveMaximum'])}"
+        return ""
+    if "minimum" in field:
+        return f"at least {_number(field['minimum'])}"
+    if "exclusiveMinimum" in field:
+        return f"greater than {_number(field['exclusiveMinimum'])}"
+    return ""
+
+
+def describe(exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None) -> str:
+    """Every error of ``exc`` as ``field: words``, joined by ``; `` (at most ``MAX_ERRORS``).
+
+    With ``model`` (the schema ``exc`` came from), a number out of range states both of its
+    field's limits: ``epochs: must be at least 1, at most 10000``.
+    """
     errors = exc.errors()
     parts = []
     for error in errors[:MAX_ERRORS]:
         place = error_place(error, prefix)
         words = error_words(error)
+        other = _other_limit(error, model)
+        if other:
+            low_first = _BOUND_ERRORS[str(error["type"])] == "low"
+            words = f"{words}, {other}" if low_first else f"must be {other}, {words[8:]}"
         parts.append(f"{place}: {words}" if place else words)
     if len(errors) > MAX_ERRORS:
         parts.append(f"and {len(errors) - MAX_ERRORS} more")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from events.schemas.training import Augmentations, TrainingConfig
 from events.validation import describe
@@ -22,9 +22,12 @@ class ConfigError(ValueError):
     """The training configuration is invalid; the message is one line for the user."""
 
 
-def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One line naming each invalid field and why, in words (:func:`events.validation.describe`)."""
-    return describe(exc, prefix)
+def describe_validation_error(
+    exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
+) -> str:
+    """One line naming each invalid field and why, in words (:func:`events.validation.describe`;
+    with ``model``, a number out of range states both limits of its field)."""
+    return describe(exc, prefix, model)
 
 
 def parse_config(data: Any) -> TrainingConfig:
@@ -36,7 +39,8 @@ def parse_config(data: Any) -> TrainingConfig:
     try:
         return TrainingConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid training config: {describe_validation_error(exc)}") from None
+        detail = describe_validation_error(exc, model=TrainingConfig)
+        raise ConfigError(f"invalid training config: {detail}") from None
 
 
 def check_config(task: Task, config: TrainingConfig) -> TaskOptions:
@@ -58,7 +62,7 @@ def check_config(task: Task, config: TrainingConfig) -> TaskOptions:
     try:
         return task.validate_options(config.task_options)
     except ValidationError as exc:
-        detail = describe_validation_error(exc, prefix="task_options.")
+        detail = describe_validation_error(exc, "task_options.", task.options_model)
         raise ConfigError(f"invalid options for {task.name}: {detail}") from None
 
 

@@ -86,3 +86,21 @@ def test_event_data_errors_read_the_same() -> None:
         registry.validate(
             "ProjectCreated", {"project_id": "proj-0000abcd", "name": "", "task": "regression"}
         )
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"name": "a", "epochs": 0}, "epochs: must be at least 1, at most 1000"),
+        ({"name": "a", "epochs": 1001}, "epochs: must be at least 1, at most 1000"),
+        ({"name": "a", "lr": 0}, "lr: must be greater than 0, less than 10"),
+        ({"name": "a", "lr": 10}, "lr: must be greater than 0, less than 10"),
+    ],
+)
+def test_with_its_schema_a_number_out_of_range_states_both_limits(
+    data: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _Form.model_validate(data)
+    assert describe(caught.value, model=_Form) == expected
+    assert describe(caught.value) != expected, "without the schema, only the limit crossed"
