@@ -38,21 +38,6 @@ def _head(model: nn.Module, name: str) -> nn.Module:
     return model.fc if HEAD[name] == "fc" else model.classifier[-1]
 
 
-@pytest.fixture
-def torch_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty local torch hub cache; any download attempt fails the test."""
-
-    def no_download(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"tried to download {args}")
-
-    hub = tmp_path / "hub"
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
-    (hub / "checkpoints").mkdir(parents=True)
-    return hub / "checkpoints"
-
-
 def test_the_catalogue_lists_the_seven_torchvision_backbones() -> None:
     assert [spec.name for spec in MODELS] == list(HEAD)
     sizes = {spec.name: spec.parameters_m for spec in MODELS}

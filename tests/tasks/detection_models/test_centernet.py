@@ -36,21 +36,6 @@ logger = logging.getLogger(__name__)
 MEAN, STD = 0.45, 0.25  # a rough normalisation of the toy images (the pipeline uses ImageNet's)
 
 
-@pytest.fixture
-def torch_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty local torch hub cache; any download attempt fails the test."""
-
-    def no_download(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"tried to download {args}")
-
-    hub = tmp_path / "hub"
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
-    (hub / "checkpoints").mkdir(parents=True)
-    return hub / "checkpoints"
-
-
 def _toy_set(count: int = 16, size: int = 64) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
     """Noise with 1-2 bright squares: class 0 red, class 1 blue."""
     gen = torch.Generator().manual_seed(1)
