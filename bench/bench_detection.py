@@ -41,6 +41,7 @@ from aistudio.training.data import decode_all, labelled_entries, to_model_input
 from aistudio.worker.runner import run_job
 from aistudio.worker.service import Worker
 from aistudio.workspace import Workspace
+from bench.bench_training import NO_AUGMENTATION
 from bench.common import Row, print_table
 from events import EventLog
 
@@ -55,13 +56,6 @@ YOLO11N = {"map": 0.80, "map50": 0.99, "train_s": 300.0}
 """Ultralytics YOLO11n from scratch, 30 epochs at 128 px (the issue's measurement here)."""
 SPEED_EPOCHS = 2
 BATCH = 16
-NO_AUGMENTATION = {
-    "random_resized_crop": False,
-    "horizontal_flip": False,
-    "vertical_flip": False,
-    "rotation_degrees": 0.0,
-    "color_jitter": 0.0,
-}
 
 
 def _coco(folder: Path) -> Path:
