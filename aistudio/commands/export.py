@@ -21,7 +21,7 @@ from events import (
     Event,
 )
 from events.schemas.export import EXPORT_FORMATS, ExportOptions
-from events.validation import error_place, error_words
+from events.validation import describe
 from projections.experiments import rebuild as rebuild_experiments
 from projections.exports import rebuild as rebuild_exports
 
@@ -49,10 +49,7 @@ def request_export(
     try:
         checked = ExportOptions.model_validate(options or {})
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        raise CommandError(
-            f"export option {error_place(problem)}: {error_words(problem)}"
-        ) from None
+        raise CommandError(describe(exc, "export option ", ExportOptions)) from None
     for attempt in range(5):
         seq, _dataset, experiments, _evaluations, exports = current_model_views(
             workspace, project_id, views if attempt == 0 else None

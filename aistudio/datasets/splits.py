@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from events.schemas.split import MAX_SEED
 from projections.dataset import DatasetView
 
 SUBSETS: tuple[str, ...] = ("train", "val", "test")
@@ -50,10 +51,15 @@ def assign_subsets(
     Returns:
         Image ids per subset, each list in the dataset's import order.
     """
+    for name, ratio in (("train", train), ("val", val), ("test", test)):
+        if not 0 <= ratio <= 1:
+            raise SplitError(f"{name}: must be at least 0, at most 1 (a share of the images)")
     if not math.isclose(train + val + test, 1.0, abs_tol=1e-6):
         raise SplitError(f"train + val + test must sum to 1, got {train + val + test:g}")
-    if min(train, val, test) < 0 or train <= 0:
-        raise SplitError("ratios must be >= 0, and train > 0")
+    if train <= 0:
+        raise SplitError("train: must be greater than 0 (the model needs images to learn from)")
+    if not 0 <= seed <= MAX_SEED:
+        raise SplitError(f"seed: must be at least 0, at most {MAX_SEED}")
     ids = list(view.images)
     if not ids:
         raise SplitError("the dataset has no images yet: import a dataset first")

@@ -11,6 +11,10 @@ from events.schemas.common import ImageId, Name, NonNegativeInt
 
 SUBSETS: tuple[str, ...] = ("train", "val", "test")
 
+MAX_SEED = 2**32 - 2
+"""The largest split seed: scikit-learn takes seeds up to 2**32 - 1, and val/test are cut with
+seed + 1. (Not in the schema: a log is never refused for a seed; the split command checks it.)"""
+
 
 class SplitRatios(EventData):
     """Fractions of the dataset per subset; they sum to 1."""

@@ -9,6 +9,7 @@ import pytest
 
 from aistudio.datasets.splits import SplitError, assign_subsets
 from events import Event
+from events.schemas.split import MAX_SEED
 from projections.dataset import DatasetView
 from projections.dataset import rebuild as rebuild_dataset
 
@@ -112,11 +113,29 @@ def test_regression_stratifies_on_value_bins() -> None:
 
 @pytest.mark.parametrize(
     ("train", "val", "test", "message"),
-    [(0.5, 0.5, 0.5, "sum to 1"), (0.0, 0.5, 0.5, "train > 0"), (1.1, -0.1, 0.0, ">= 0")],
+    [
+        (0.5, 0.5, 0.5, "sum to 1"),
+        (0.0, 0.5, 0.5, "train: must be greater than 0"),
+        (1.1, -0.1, 0.0, r"^train: must be at least 0, at most 1"),
+        (0.6, -0.1, 0.5, r"^val: must be at least 0, at most 1"),
+    ],
 )
 def test_bad_ratios_refused(train: float, val: float, test: float, message: str) -> None:
     with pytest.raises(SplitError, match=message):
         assign_subsets(_dataset(["a", "b"]), train, val, test, seed=0)
+
+
+@pytest.mark.parametrize("seed", [-1, MAX_SEED + 1, 99_999_999_999])
+def test_a_seed_out_of_range_states_the_rule(seed: int) -> None:
+    with pytest.raises(SplitError, match=f"^seed: must be at least 0, at most {MAX_SEED}$"):
+        assign_subsets(_dataset(["a", "b", "c", "d"]), 0.5, 0.25, 0.25, seed=seed)
+
+
+def test_the_largest_seed_splits() -> None:
+    split = assign_subsets(_dataset(["a", "b", "c", "d"]), 0.5, 0.25, 0.25, seed=MAX_SEED)
+    assert sorted(i for ids in split.values() for i in ids) == sorted(
+        _dataset(["a", "b", "c", "d"]).images
+    )
 
 
 def test_empty_dataset_refused() -> None:

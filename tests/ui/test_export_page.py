@@ -365,9 +365,14 @@ def test_export_button_appends_export_requested(
 @pytest.mark.parametrize(
     ("form", "message"),
     [
-        ({"tolerance": 5}, "Export option tolerance: must be at most 1"),
-        ({"opset": 9}, "Export option opset: must be at least 13"),
-        ({"validation_images": None}, "Enter a number for “Validation images”"),
+        ({"tolerance": 5}, "Export option tolerance: must be greater than 0, at most 1"),
+        ({"opset": 9}, "Export option opset: must be at least 13, at most 21"),
+        (
+            {"validation_images": None},
+            "“Validation images”: enter a whole number at least 1, at most 1024.",
+        ),
+        ({"opset": None}, "“ONNX opset”: enter a whole number at least 13, at most 21."),
+        ({"tolerance": ""}, "“Tolerance”: enter a number greater than 0, at most 1."),
         ({"checkpoint": "best"}, "has no best checkpoint (it has: last)"),
         ({"checkpoint": None}, "Choose the checkpoint to export"),
         ({"experiment": None}, "Choose an experiment to export"),

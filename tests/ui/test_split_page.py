@@ -127,7 +127,9 @@ def test_ratio_checks(page: ModuleType) -> None:
     assert check.invalid == {"train": True, "val": False, "test": False}
 
     check = page.check_ratios(0.7, None, 1.5)
-    assert check.ratio_error.startswith("Each ratio is a number between 0 and 1")
+    assert (
+        check.ratio_error == "Validation, Test: enter a number from 0 to 1 (a share of the images)."
+    )
     assert check.invalid == {"train": False, "val": True, "test": True}
     assert page.check_ratios(0.9, 0.3, 0.0).fix_test is None  # no test ratio can fix it
 
@@ -139,8 +141,9 @@ def test_name_and_seed_checks(page: ModuleType) -> None:
     assert taken.name_error.startswith("A split named “default” already exists")
     assert page.check_form([], "  ", 0.7, 0.15, 0.15, 0).name_error == "Give the split a name."
     assert "too long" in page.check_form([], "n" * 81, 0.7, 0.15, 0.15, 0).name_error
-    for bad_seed in (None, -1, 1.5, "x"):
-        assert page.check_form([], "s", 0.7, 0.15, 0.15, bad_seed).seed_error is not None
+    for bad_seed in (None, -1, 1.5, "x", 2**32):
+        error = page.check_form([], "s", 0.7, 0.15, 0.15, bad_seed).seed_error
+        assert error == "Seed: enter a whole number from 0 to 4294967294."
     assert page.check_form([], "s", 0.7, 0.15, 0.15, 7.0).seed == 7
     assert page.next_split_name([]) == "default"
     assert page.next_split_name(["default", "split-2"]) == "split-3"

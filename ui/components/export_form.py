@@ -55,6 +55,26 @@ def option_bounds(name: str) -> tuple[float | None, float | None]:
     return low, high
 
 
+def option_rule(name: str) -> str:
+    """What option ``name`` takes, in words: ``enter a whole number from 13 to 21.`` (the
+    browser gives no value for a number outside the field's limits, so this is what a person
+    reads then)."""
+    whole = ExportOptions.model_fields[name].annotation is int
+    kind = "a whole number" if whole else "a number"
+    low, high = option_bounds(name)
+    exclusive_low = any(isinstance(r, Gt) for r in ExportOptions.model_fields[name].metadata)
+    parts = []
+    if low is not None:
+        parts.append(f"greater than {_shown(low)}" if exclusive_low else f"at least {_shown(low)}")
+    if high is not None:
+        parts.append(f"at most {_shown(high)}")
+    return f"enter {kind}{' ' + ', '.join(parts) if parts else ''}."
+
+
+def _shown(number: float) -> str:
+    return str(int(number)) if number.is_integer() else f"{number:g}"
+
+
 # ---------------------------------------------------------------------- checkpoints
 def checkpoint_label(entry: ExperimentEntry, which: str) -> str:
     """``Best (epoch 8 · Accuracy 0.934)`` or ``Last (epoch 10)``."""
@@ -105,7 +125,7 @@ def read_options(
     raw = {"opset": opset, "validation_images": validation_images, "tolerance": tolerance}
     for name, value in raw.items():
         if value is None or value == "":
-            return None, f"Enter a number for “{OPTION_FIELDS[name][0]}”."
+            return None, f"“{OPTION_FIELDS[name][0]}”: {option_rule(name)}"
     return {
         "opset": _number(opset, True),
         "validation_images": _number(validation_images, True),

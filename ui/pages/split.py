@@ -24,6 +24,7 @@ from dash.exceptions import PreventUpdate
 
 from aistudio import commands
 from aistudio.commands import CommandError
+from events.schemas.split import MAX_SEED
 from projections.dataset import DatasetView
 from projections.splits import SplitEntry, SplitsView
 from ui.components.confirm import DeleteStep, delete_dialog_callback, delete_modal, delete_step
@@ -113,7 +114,8 @@ def check_ratios(train: Any, val: Any, test: Any) -> FormCheck:
     missing = [s for s, v in values.items() if v is None or not 0 <= v <= 1]
     if missing:
         check.invalid = {s: s in missing for s in SUBSETS}
-        check.ratio_error = "Each ratio is a number between 0 and 1 (at most 2 decimals)."
+        names = ", ".join(SUBSET_LABELS[s] for s in missing)
+        check.ratio_error = f"{names}: enter a number from 0 to 1 (a share of the images)."
         return check
     check.invalid = dict.fromkeys(SUBSETS, False)
     tr, va, te = (float(values[s] or 0.0) for s in SUBSETS)
@@ -153,8 +155,8 @@ def check_form(
             f"A split named “{clean}” already exists: pick another name or delete it below."
         )
     number = _number(seed)
-    if number is None or number < 0 or not number.is_integer():
-        check.seed_error = "The seed is a whole number, 0 or more."
+    if number is None or not 0 <= number <= MAX_SEED or not number.is_integer():
+        check.seed_error = f"Seed: enter a whole number from 0 to {MAX_SEED}."
     else:
         check.seed = int(number)
     return check
