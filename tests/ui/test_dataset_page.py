@@ -571,6 +571,38 @@ def test_failed_import_is_shown_with_its_error(ui_workspace: Workspace, ui_state
     assert "The import failed" in text(summary)
     assert "no importable image in /x: no image file found" in text(summary)
     assert summary[0].color == "danger"
+    assert len(summary) == 1  # no import ever succeeded: nothing else to show
+
+
+def test_a_failed_import_does_not_hide_the_last_good_ones_summary(
+    ui_workspace: Workspace, ui_state: AppState
+) -> None:
+    project_id = new_project(ui_workspace)
+    good = commands.request_import(ui_workspace, project_id, str(ui_workspace.root), actor="ui")
+    append_job_events(
+        ui_workspace,
+        project_id,
+        ("JobSucceeded", {"job_id": good.id, "summary": {"added": 40, "duplicates": 2}}),
+    )
+    bad = commands.request_import(ui_workspace, project_id, str(ui_workspace.root), actor="ui")
+    append_job_events(
+        ui_workspace, project_id, ("JobFailed", {"job_id": bad.id, "error": "corrupt zip"})
+    )
+    _progress, summary = jobs_update(meta_of(project_id))
+    failed, last_good = summary
+    assert failed.color == "danger" and "corrupt zip" in text(failed)
+    assert "Last successful import" in text(last_good)
+    assert "40" in text(last_good) and "added" in text(last_good)
+    # A later success is the last import again, shown alone.
+    again = commands.request_import(ui_workspace, project_id, str(ui_workspace.root), actor="ui")
+    append_job_events(
+        ui_workspace,
+        project_id,
+        ("JobSucceeded", {"job_id": again.id, "summary": {"added": 3}}),
+    )
+    _progress, summary = jobs_update(meta_of(project_id))
+    (only,) = summary
+    assert "Last import" in text(only) and "Last successful" not in text(only)
 
 
 def test_summary_of_a_real_import_with_duplicates_and_skipped_files(

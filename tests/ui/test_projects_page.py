@@ -103,23 +103,26 @@ def test_create_callback_clears_the_form_and_bumps_the_list(
     page: ModuleType, ui_workspace: Workspace
 ) -> None:
     out = page.on_create(1, 0, "Cars", "detection", "Aerial", 4)
-    name_invalid, name_feedback, desc_invalid, _, status, name, desc, version = out
-    assert (name_invalid, name_feedback, desc_invalid, name, desc, version) == (
-        False,
-        "",
-        False,
-        "",
-        "",
-        5,
-    )
-    assert "Cars" in text_of(status) and "created." in text_of(status)
+    assert {k: v for k, v in out.items() if k not in ("status", "go_to")} == {
+        "name_invalid": False,
+        "name_feedback": "",
+        "description_invalid": False,
+        "description_feedback": "",
+        "name": "",
+        "description": "",
+        "version": 5,
+    }
+    assert "Cars" in text_of(out["status"]) and "created." in text_of(out["status"])
     (project,) = page.get_state().project_list()
     assert project.name == "Cars" and project.task == "detection"
+    # Creating a project takes the person into it, to import.
+    assert out["go_to"] == f"/project/{project.project_id}/dataset"
 
     refused = page.on_create(2, 0, "cars", "detection", "", 5)
-    assert refused[0] is True
-    assert refused[1] == "A project named 'cars' already exists."
-    assert refused[7] is dash.no_update  # the list has nothing new to show
+    assert refused["name_invalid"] is True
+    assert refused["name_feedback"] == "A project named 'cars' already exists."
+    assert refused["version"] is dash.no_update  # the list has nothing new to show
+    assert refused["go_to"] is dash.no_update  # a refusal stays on the form
     with pytest.raises(PreventUpdate):
         page.on_create(0, 0, "Idle", "detection", "", 5)
 

@@ -282,45 +282,68 @@ def _progress_card(job: JobEntry) -> Component:
 
 
 # ---------------------------------------------------------------------- summary
+def last_succeeded_import(jobs: JobsView) -> JobEntry | None:
+    """The most recently requested import job that succeeded."""
+    done = [j for j in import_jobs(jobs) if j.status == "succeeded"]
+    return done[-1] if done else None
+
+
 def summary_children(
     jobs: JobsView | None, load_skipped: SkippedLoader | None = None
 ) -> list[Component]:
     """The last finished import: what it added, duplicates, skipped files (with reasons), or
-    why it failed."""
+    why it failed. A failed or cancelled import is shown above the summary of the last one that
+    succeeded, which it does not hide: that is still what the dataset holds."""
     if jobs is None:
         return []
     job = last_finished_import(jobs)
     if job is None:
         return []
-    source = str(job.data.get("source", ""))
-    when = (job.ended_ts or "")[:19].replace("T", " ")
+    if job.status == "succeeded":
+        return [_succeeded_card(job, load_skipped, "Last import")]
+    children = [_ended_alert(job)]
+    good = last_succeeded_import(jobs)
+    if good is not None:
+        children.append(_succeeded_card(good, load_skipped, "Last successful import"))
+    return children
+
+
+def _when(job: JobEntry) -> str:
+    return (job.ended_ts or "")[:19].replace("T", " ")
+
+
+def _ended_alert(job: JobEntry) -> Component:
+    """Why the import ``job`` (failed or cancelled) added nothing."""
     if job.status == "failed":
-        return [
-            dbc.Alert(
-                [
-                    html.Div(
-                        [html.I(className="bi bi-x-octagon me-2"), html.B("The import failed")],
-                        className="mb-1",
-                    ),
-                    html.Div(job.error or job.reason or "unknown error", className="text-break"),
-                    html.Small(f"{source} · {when}", className="d-block mt-1 opacity-75"),
-                ],
-                color="danger",
-                className="dataset-import-failed",
-            )
-        ]
-    if job.status == "cancelled":
-        return [
-            dbc.Alert(
-                [
-                    html.I(className="bi bi-slash-circle me-2"),
-                    "The import of ",
-                    html.B(_source_name(job)),
-                    " was cancelled: nothing was added.",
-                ],
-                color="warning",
-            )
-        ]
+        return dbc.Alert(
+            [
+                html.Div(
+                    [html.I(className="bi bi-x-octagon me-2"), html.B("The import failed")],
+                    className="mb-1",
+                ),
+                html.Div(job.error or job.reason or "unknown error", className="text-break"),
+                html.Small(
+                    f"{job.data.get('source', '')} · {_when(job)}",
+                    className="d-block mt-1 opacity-75",
+                ),
+            ],
+            color="danger",
+            className="dataset-import-failed",
+        )
+    return dbc.Alert(
+        [
+            html.I(className="bi bi-slash-circle me-2"),
+            "The import of ",
+            html.B(_source_name(job)),
+            " was cancelled: nothing was added.",
+        ],
+        color="warning",
+        className="dataset-import-cancelled",
+    )
+
+
+def _succeeded_card(job: JobEntry, load_skipped: SkippedLoader | None, title: str) -> Component:
+    """What the succeeded import ``job`` added, its duplicates and skipped files."""
     summary = job.summary or {}
     added = int(summary.get("added", 0))
     duplicates = int(summary.get("duplicates", 0))
@@ -338,11 +361,11 @@ def summary_children(
         html.Div(
             [
                 html.I(className="bi bi-check-circle-fill text-success me-2"),
-                html.B("Last import"),
+                html.B(title),
                 html.Span(
-                    f" · {_source_name(job)} · {detected} · {when}",
+                    f" · {_source_name(job)} · {detected} · {_when(job)}",
                     className="text-body-secondary small",
-                    title=source,
+                    title=str(job.data.get("source", "")),
                 ),
             ]
         ),
@@ -350,7 +373,7 @@ def summary_children(
     ]
     if skipped and load_skipped is not None:
         children.append(_skipped_details(load_skipped(job), skipped))
-    return [dbc.Card(dbc.CardBody(children), className="mb-3 shadow-sm dataset-import-done")]
+    return dbc.Card(dbc.CardBody(children), className="mb-3 shadow-sm dataset-import-done")
 
 
 def _figure(icon: str, value: str, label: str, color: str) -> html.Div:

@@ -627,20 +627,27 @@ def task_help(task: str | None) -> str:
 
 
 @callback(
-    Output("projects-new-name", "invalid"),
-    Output("projects-new-name-feedback", "children"),
-    Output("projects-new-description", "invalid"),
-    Output("projects-new-description-feedback", "children"),
-    Output("projects-create-status", "children"),
-    Output("projects-new-name", "value"),
-    Output("projects-new-description", "value"),
-    Output("projects-version", "data", allow_duplicate=True),
-    Input("projects-create", "n_clicks"),
-    Input("projects-new-name", "n_submit"),
-    State("projects-new-name", "value"),
-    State("projects-new-task", "value"),
-    State("projects-new-description", "value"),
-    State("projects-version", "data"),
+    output={
+        "name_invalid": Output("projects-new-name", "invalid"),
+        "name_feedback": Output("projects-new-name-feedback", "children"),
+        "description_invalid": Output("projects-new-description", "invalid"),
+        "description_feedback": Output("projects-new-description-feedback", "children"),
+        "status": Output("projects-create-status", "children"),
+        "name": Output("projects-new-name", "value"),
+        "description": Output("projects-new-description", "value"),
+        "version": Output("projects-version", "data", allow_duplicate=True),
+        "go_to": Output("url", "pathname", allow_duplicate=True),
+    },
+    inputs={
+        "clicks": Input("projects-create", "n_clicks"),
+        "submits": Input("projects-new-name", "n_submit"),
+    },
+    state={
+        "name": State("projects-new-name", "value"),
+        "task": State("projects-new-task", "value"),
+        "description": State("projects-new-description", "value"),
+        "version": State("projects-version", "data"),
+    },
     prevent_initial_call=True,
 )
 def on_create(
@@ -650,24 +657,27 @@ def on_create(
     task: str | None,
     description: str | None,
     version: int | None,
-) -> tuple[Any, ...]:
-    """Create the project, or show why not next to the field concerned."""
+) -> dict[str, Any]:
+    """Create the project and go into it (its Dataset page, to import), or show why not next to
+    the field concerned."""
     if not clicks and not submits:
         raise PreventUpdate
     result = create_project(name, task, description)
     if result.error is not None:
         on_name = result.field == "name"
-        return (
-            on_name,
-            result.error if on_name else "",
-            not on_name,
-            "" if on_name else result.error,
-            None,
-            dash.no_update,
-            dash.no_update,
-            dash.no_update,
-        )
+        return {
+            "name_invalid": on_name,
+            "name_feedback": result.error if on_name else "",
+            "description_invalid": not on_name,
+            "description_feedback": "" if on_name else result.error,
+            "status": None,
+            "name": dash.no_update,
+            "description": dash.no_update,
+            "version": dash.no_update,
+            "go_to": dash.no_update,
+        }
     assert result.project_id is not None
+    dataset_page = project_page_path(result.project_id, "dataset")
     created = dbc.Alert(
         [
             html.I(className="bi bi-check-circle me-2"),
@@ -676,7 +686,7 @@ def on_create(
             " created. ",
             dcc.Link(
                 ["Import images ", html.I(className="bi bi-arrow-right")],
-                href=project_page_path(result.project_id, "dataset"),
+                href=dataset_page,
                 className="alert-link",
             ),
         ],
@@ -685,7 +695,17 @@ def on_create(
         className="small mb-0",
         id="projects-created-alert",
     )
-    return False, "", False, "", created, "", "", (version or 0) + 1
+    return {
+        "name_invalid": False,
+        "name_feedback": "",
+        "description_invalid": False,
+        "description_feedback": "",
+        "status": created,
+        "name": "",
+        "description": "",
+        "version": (version or 0) + 1,
+        "go_to": dataset_page,
+    }
 
 
 def _triggered_value() -> Any:

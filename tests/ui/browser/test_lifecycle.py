@@ -68,10 +68,14 @@ def test_project_import_split_and_time_travel(
     write_digits_imagefolder(source, n_per_class=2)
     name = "Browser digits"
 
-    # Projects: create one, then open it from its card.
+    # Projects: create one; that takes the browser into it (its Dataset page, to import).
     page.goto(served.url)
     expect(page.locator("#projects-create")).to_be_visible()
     _create_project(page, name, "Clicked together by the browser test")
+    expect(page).to_have_url(_PROJECT_URL)
+    expect(page.locator("#dataset-source")).to_be_visible()
+    # Its card on the Projects page opens it too.
+    page.goto(served.url)
     link = _project_link(page, name)
     expect(link).to_be_visible()
     link.click()
