@@ -171,7 +171,7 @@ def import_with_worker(workspace: Workspace, project_id: str, source: Path) -> s
 
     result = start_import(meta_of(project_id), str(source), "auto")
     assert result.ok, result.message
-    job_id = result.message.split("job ")[1].rstrip(").")
+    job_id = events(workspace, project_id)[-1].id
     Worker(workspace).run(once=True)
     return job_id
 
@@ -496,6 +496,9 @@ def test_import_request_appends_a_command(
     assert (last.type, last.actor, last.seq) == ("ImportRequested", "ui", seq)
     assert last.data == {"source": str(folder.resolve()), "format": "imagefolder", "options": {}}
     assert "Import requested" in text(alert) and alert.color == "success"
+    assert last.id not in text(alert)  # no job id: a link to the job's events instead
+    (link,) = [c for c in walk(alert) if getattr(c, "href", None)]
+    assert link.href == f"/project/{project_id}/history?seq={seq}"
     # The progress area shows the pending job right away.
     progress, _summary = jobs_update(meta_of(project_id))
     assert "Waiting for the worker" in text(progress)

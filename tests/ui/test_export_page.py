@@ -358,7 +358,9 @@ def test_export_button_appends_export_requested(
     assert command.data["experiment_id"] == exp and command.data["checkpoint"] == "last"
     assert command.data["format"] == "torchscript"
     assert command.data["options"] == {"opset": 18, "validation_images": 8, "tolerance": 0.01}
-    assert command.data["export_id"] in text(status) and "queued" in text(status)
+    assert command.data["export_id"] not in text(status) and "queued" in text(status)
+    (link,) = [c for c in walk(status) if getattr(c, "href", None)]
+    assert link.href == f"/project/{project}/history?seq={command.seq}"
     assert status.color == "success"
 
 

@@ -34,6 +34,7 @@ from ui.components.dataset_grid import (
 )
 from ui.components.dataset_import import SkippedReasons, progress_children, summary_children
 from ui.components.empty_state import empty_state
+from ui.components.job_link import history_link, job_events_href
 from ui.state import get_state
 from ui.tasks import ui_task
 
@@ -222,6 +223,8 @@ class ActionResult:
     ok: bool
     message: str
     seq: int | None = None
+    history: str | None = None
+    """The History page of the job the action queued (its command selected), if it queued one."""
 
 
 def start_import(meta: PageMeta, source: str | None, fmt: str | None) -> ActionResult:
@@ -242,7 +245,12 @@ def start_import(meta: PageMeta, source: str | None, fmt: str | None) -> ActionR
     except CommandError as exc:
         return ActionResult(False, _sentence(str(exc)))
     logger.info("import of %s requested for %s (job %s)", text, meta.project_id, event.id)
-    return ActionResult(True, f"Import requested (job {event.id}).", event.seq)
+    return ActionResult(
+        True,
+        "Import requested: its progress shows below.",
+        event.seq,
+        history=job_events_href(meta.project_id, event.seq),
+    )
 
 
 def change_label(
@@ -367,8 +375,11 @@ def _sentence(message: str) -> str:
 def feedback(result: ActionResult, dismiss_ms: int | None = None) -> dbc.Alert:
     """A result as an alert: green when done, red when refused."""
     icon = "check-circle" if result.ok else "exclamation-triangle"
+    link: list[Component] = []
+    if result.history is not None:
+        link = [" ", history_link(result.history)]
     return dbc.Alert(
-        [html.I(className=f"bi bi-{icon} me-2"), result.message],
+        [html.I(className=f"bi bi-{icon} me-2"), result.message, *link],
         color="success" if result.ok else "danger",
         className="py-2 mb-0",
         duration=dismiss_ms if result.ok else None,

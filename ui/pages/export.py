@@ -59,6 +59,7 @@ from ui.components.export_form import (
     read_options,
 )
 from ui.components.export_results import CANCEL_TYPE, exports_list, running_panel
+from ui.components.job_link import job_events_link
 from ui.components.time_travel import parse_at
 from ui.state import get_state
 
@@ -95,8 +96,8 @@ def start_export(
     opset: Any,
     validation_images: Any,
     tolerance: Any,
-) -> tuple[str | None, str | None]:
-    """Ask for an export from the form; ``(export id, None)`` or ``(None, why not)``."""
+) -> tuple[int | None, str | None]:
+    """Ask for an export from the form; ``(the command's seq, None)`` or ``(None, why not)``."""
     state = get_state()
     if state.live_project(project_id) is None:
         return None, "This project no longer exists."
@@ -121,7 +122,7 @@ def start_export(
     except CommandError as exc:
         return None, str(exc)[:1].upper() + str(exc)[1:]
     logger.info("export requested: %s (%s)", event.data["export_id"], experiment_id)
-    return str(event.data["export_id"]), None
+    return event.seq, None
 
 
 def cancel_export(project_id: str, job_id: str) -> str | None:
@@ -421,16 +422,16 @@ def on_export(
     """Ask for the export the form describes (never in a view of the past)."""
     if not clicks or not project_id or at is not None:
         raise PreventUpdate
-    export_id, error = start_export(
+    command_seq, error = start_export(
         project_id, experiment_id, checkpoint, fmt, opset, validation_images, tolerance
     )
-    if export_id is None:
+    if command_seq is None:
         return _alert(False, error), dash.no_update
     label = FORMAT_LABELS.get(fmt or "onnx", fmt or "onnx")
     message = [
-        f"{label} export of the {checkpoint} checkpoint queued as ",
-        html.Code(export_id),
-        ": it appears below, and can be downloaded once it has passed validation.",
+        f"{label} export of the {checkpoint} checkpoint queued: it appears below, and can be "
+        "downloaded once it has passed validation. ",
+        job_events_link(project_id, command_seq),
     ]
     return _alert(True, message), (version or 0) + 1
 
