@@ -8,6 +8,7 @@ EpochCompleted, CheckpointSaved, …) and call the page's callbacks and function
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
@@ -527,6 +528,34 @@ def test_time_travel_is_read_only(page: ModuleType, project: str, ui_workspace: 
     with pytest.raises(PreventUpdate):
         page.refresh(2, 0, project, seq, sig)
     assert "No event #999" in text(page.layout(project_id=project, at="999"))
+
+
+def test_time_travel_shows_the_best_epoch_then_and_whole_dates(
+    page: ModuleType, project: str, ui_workspace: Workspace
+) -> None:
+    command = request(ui_workspace, project, "Past", epochs=3)
+    exp = command.data["experiment_id"]
+    job = Job(ui_workspace, project, command)
+    job.start()
+    job.epoch(1, 0.5)
+    job.epoch(2, 0.9)
+    then = events(ui_workspace, project)[-1]
+    job.epoch(3, 0.95)
+    job.complete()
+    sig = page.refresh(1, 0, project, then.seq, None)
+    listing, *_rest, summary = page.render_runs(sig, exp, project, then.seq)[:6]
+    assert "Accuracy 0.9 (epoch 2)" in text(listing) and "2/3 epochs" in text(listing)
+    assert "best Accuracy 0.9 (epoch 2)" in text(summary)
+    figure, _ = page.render_curves(
+        sig, exp, "light", project, then.seq, {"primary": "accuracy", "mode": "max"}, None
+    )
+    assert [t.name for t in figure.data][-1] == "best (epoch 2)"
+    # The past shows when things happened, never "just now" counted from today.
+    created = datetime.fromisoformat(command.ts.replace("Z", "+00:00")).astimezone()
+    assert f"{created.day} {created:%b %Y %H:%M}" in text(listing)
+    assert "ago" not in text(listing) and "just now" not in text(listing)
+    live = render(page, project, exp)
+    assert "just now" in text(live["list"]) and "(epoch 3)" in text(live["list"])
 
 
 def test_format_duration() -> None:

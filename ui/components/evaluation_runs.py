@@ -19,7 +19,8 @@ from projections.evaluations import EvaluationEntry, EvaluationsView
 from projections.experiments import ExperimentEntry, ExperimentsView
 from projections.jobs import JobEntry, JobsView
 from ui.components.experiment_pages import experiment_list_item, item_progress
-from ui.components.timefmt import ago, parse_ts
+from ui.components.time_travel import when_text
+from ui.components.timefmt import parse_ts
 from ui.components.training_charts import metric_title
 from ui.components.training_runs import RunProgressInfo, format_duration
 
@@ -151,8 +152,10 @@ def experiment_item(
     job: JobEntry | None,
     selected: bool,
     now: datetime,
+    past: bool = False,
 ) -> dbc.ListGroupItem:
-    """One experiment of the list: name, evaluation badge, model, checkpoints, primary figure."""
+    """One experiment of the list: name, evaluation badge, model, checkpoints, primary figure,
+    when (its whole date in a view of the ``past``)."""
     state = evaluation_state(evaluation, job)
     checkpoints = ", ".join(
         f"{which} ep. {entry.checkpoints[which].epoch}"
@@ -182,7 +185,7 @@ def experiment_item(
         badge=status_badge(state),
         details=[
             html.Span(" · ".join(facts), className="text-truncate"),
-            html.Span(ago(when, now), className="ms-auto text-nowrap"),
+            html.Span(when_text(when, now, past), className="ms-auto text-nowrap"),
         ],
         selected=selected,
         extra=extra,
@@ -195,6 +198,7 @@ def experiment_list(
     jobs: JobsView,
     selected: str | None,
     now: datetime,
+    past: bool = False,
 ) -> Component:
     """Every experiment with a checkpoint, newest first, the selected one highlighted."""
     entries = evaluable(experiments)
@@ -215,7 +219,9 @@ def experiment_list(
     for entry in entries:
         evaluation = evaluations.get(entry.experiment_id)
         job = evaluation_job(evaluation, jobs)
-        items.append(experiment_item(entry, evaluation, job, entry.experiment_id == selected, now))
+        items.append(
+            experiment_item(entry, evaluation, job, entry.experiment_id == selected, now, past)
+        )
     return dbc.ListGroup(items, className="eval-list")
 
 

@@ -19,7 +19,7 @@ from projections.jobs import JobsView
 from ui.components.empty_state import empty_state
 from ui.components.experiment_pages import experiment_list_item
 from ui.components.sidebar import project_page_path
-from ui.components.timefmt import ago
+from ui.components.time_travel import when_text
 from ui.components.training_runs import best_text, status_badge
 
 ITEM_TYPE = "export-exp-item"
@@ -80,7 +80,7 @@ def page_signature(
 
 
 def experiment_item(
-    entry: ExperimentEntry, selected: bool, n_exports: int, now: datetime
+    entry: ExperimentEntry, selected: bool, n_exports: int, now: datetime, past: bool = False
 ) -> dbc.ListGroupItem:
     """One experiment of the list: name, training status, model, best figure, exports, age."""
     facts = [str(entry.config.get("model", "?"))]
@@ -97,7 +97,7 @@ def experiment_item(
         badge=status_badge(entry),
         details=[
             html.Span(" · ".join(facts)),
-            html.Span(ago(entry.created_ts, now), className="ms-auto text-nowrap"),
+            html.Span(when_text(entry.created_ts, now, past), className="ms-auto text-nowrap"),
         ],
         selected=selected,
     )
@@ -109,6 +109,7 @@ def experiment_list(
     selected: str | None,
     project_id: str,
     now: datetime,
+    past: bool = False,
 ) -> Component:
     """The exportable experiments, newest first, the selected one highlighted; or how to get one."""
     entries = exportable(experiments)
@@ -138,7 +139,9 @@ def experiment_list(
         counts[entry.experiment_id] = counts.get(entry.experiment_id, 0) + 1
     return dbc.ListGroup(
         [
-            experiment_item(e, e.experiment_id == selected, counts.get(e.experiment_id, 0), now)
+            experiment_item(
+                e, e.experiment_id == selected, counts.get(e.experiment_id, 0), now, past
+            )
             for e in entries
         ],
         className="export-list",

@@ -20,7 +20,7 @@ from projections.exports import ExportEntry, ValidationInfo
 from projections.jobs import JobEntry, JobsView
 from ui.components.export_form import FORMAT_LABELS
 from ui.components.export_snippet import INSTALL_COMMAND, onnx_snippet
-from ui.components.timefmt import ago
+from ui.components.time_travel import when_text
 from ui.components.training_runs import format_duration
 from ui.routes import download_url
 
@@ -367,7 +367,7 @@ def export_card(
             html.Span(f"{entry.checkpoint} checkpoint{epoch}", className="fw-semibold text-nowrap"),
             status_badge(entry, job),
             html.Small(
-                f"{verb} {ago(when, now)}",
+                f"{verb} {when_text(when, now, read_only)}",
                 className="text-body-secondary text-nowrap",
                 title=f"{when[:19].replace('T', ' ')} UTC · event #{entry.requested_seq}",
             ),

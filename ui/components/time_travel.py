@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import dash_bootstrap_components as dbc
 from dash import html
+
+from ui.components.timefmt import ago, parse_ts
 
 
 def parse_at(raw: str | None) -> int | None:
@@ -42,3 +46,16 @@ def time_travel_banner(page_path: str, seq: int, event_type: str, ts: str) -> db
         className="d-flex align-items-center time-travel-banner",
         id="time-travel-banner",
     )
+
+
+def when_text(ts: str | None, now: datetime, past: bool) -> str:
+    """``3 min ago``; in a view of the past (``past``) the whole time instead,
+    ``2 Dec 2026 04:31`` (this machine's time zone): "3 min ago" would count from today, not
+    from the event the page shows."""
+    if not past:
+        return ago(ts, now)
+    moment = parse_ts(ts)
+    if moment is None:
+        return ""
+    local = moment.astimezone()
+    return f"{local.day} {local:%b %Y %H:%M}"

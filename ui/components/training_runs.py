@@ -17,7 +17,8 @@ from dash.development.base_component import Component
 
 from projections.experiments import ExperimentEntry, ExperimentsView
 from ui.components.experiment_pages import experiment_list_item, item_progress
-from ui.components.timefmt import ago, parse_ts
+from ui.components.time_travel import when_text
+from ui.components.timefmt import parse_ts
 from ui.components.training_charts import COMPARE_COLORS, metric_title
 
 # status -> (label, Bootstrap colour, icon)
@@ -212,8 +213,11 @@ def best_text(entry: ExperimentEntry) -> str:
     return f"{metric_title(best.metric)} {best.value:.4g} (epoch {best.epoch})"
 
 
-def experiment_item(entry: ExperimentEntry, selected: bool, now: datetime) -> dbc.ListGroupItem:
-    """One experiment of the list: name, badge, model, epochs, best figure, age."""
+def experiment_item(
+    entry: ExperimentEntry, selected: bool, now: datetime, past: bool = False
+) -> dbc.ListGroupItem:
+    """One experiment of the list: name, badge, model, epochs, best figure, age (its whole date
+    in a view of the ``past``)."""
     facts = [
         str(entry.config.get("model", "?")),
         entry.split,
@@ -233,14 +237,16 @@ def experiment_item(entry: ExperimentEntry, selected: bool, now: datetime) -> db
         badge=status_badge(entry),
         details=[
             html.Span(" · ".join(facts)),
-            html.Span(ago(entry.created_ts, now), className="ms-auto"),
+            html.Span(when_text(entry.created_ts, now, past), className="ms-auto"),
         ],
         selected=selected,
         extra=extra,
     )
 
 
-def experiment_list(view: ExperimentsView, selected: str | None, now: datetime) -> Component:
+def experiment_list(
+    view: ExperimentsView, selected: str | None, now: datetime, past: bool = False
+) -> Component:
     """Every experiment, newest first, the selected one highlighted (or the empty state)."""
     entries = list(reversed(view.experiments.values()))
     if not entries:
@@ -258,7 +264,7 @@ def experiment_list(view: ExperimentsView, selected: str | None, now: datetime) 
             id="train-no-experiments",
         )
     return dbc.ListGroup(
-        [experiment_item(e, e.experiment_id == selected, now) for e in entries],
+        [experiment_item(e, e.experiment_id == selected, now, past) for e in entries],
         className="train-list",
     )
 

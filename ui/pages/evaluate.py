@@ -664,7 +664,7 @@ def render_runs(
     experiments, evaluations, jobs, _ = views(project_id, at)
     now = datetime.now(timezone.utc)
     has_models = bool(signature.get("experiments"))
-    listing = experiment_list(experiments, evaluations, jobs, selected, now)
+    listing = experiment_list(experiments, evaluations, jobs, selected, now, past=at is not None)
     entry = experiments.get(selected) if selected else None
     if entry is None or not entry.checkpoints:
         head = html.Span("Select an experiment", className="text-body-secondary")

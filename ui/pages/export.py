@@ -156,7 +156,7 @@ def page_parts(
     entries = exports.of_experiment(shown) if shown else []
     name = entry.name if entry is not None else ""
     return {
-        "list": experiment_list(experiments, exports, shown, project_id, now),
+        "list": experiment_list(experiments, exports, shown, project_id, now, past=read_only),
         "about": _SHOWN if entry is None else _HIDDEN,
         "form": _SHOWN if entry is not None and not read_only else _HIDDEN,
         "title": name,

@@ -865,7 +865,7 @@ def render_runs(
     entry = experiments.get(selected) if selected else None
     parts = detail_parts(entry, at is not None, now)
     return (
-        experiment_list(experiments, selected, now),
+        experiment_list(experiments, selected, now, past=at is not None),
         parts["head"],
         parts["alerts"],
         parts["facts"],
