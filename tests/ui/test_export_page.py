@@ -248,7 +248,7 @@ def test_trained_experiments_and_their_exports_with_figures(
     out = render(page, project, older)
     assert out["title"] == "Baseline run" and out["exports_title"] == "Baseline run"
     labels = {o["value"]: o["label"] for o in out["checkpoints"]}
-    assert labels == {"best": "Best (epoch 1 · Accuracy 0.875)", "last": "Last (epoch 2)"}
+    assert labels == {"best": "Best (epoch 1 · val Accuracy 0.875)", "last": "Last (epoch 2)"}
     assert out["checkpoint"] == "best"
     assert "2 exports" in text(find(out["list"], {"type": "export-exp-item", "index": older}))
     cards = of_type(out["exports"], "export-card")

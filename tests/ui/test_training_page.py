@@ -23,6 +23,7 @@ from tests.projections.helpers import image
 from tests.ui.layout_tree import components as walk
 from tests.ui.layout_tree import find, has
 from tests.ui.layout_tree import rendered_text as text
+from ui.components.training_charts import checkpoint_figure
 from ui.components.training_form import CHECKED, CONTROL_IDS, CONTROL_KEYS, OPTION_TYPE
 from ui.components.training_runs import config_differences, format_duration
 from ui.state import AppState
@@ -379,7 +380,12 @@ def test_list_progress_and_curves_come_from_the_log(
     done = render(page, project, exp)
     assert done["sig"] != live["sig"]
     assert "Completed" in text(done["list"]) and "4 of 4 epochs" in text(done["summary"])
-    assert "best Accuracy 0.9 (epoch 4)" in text(done["summary"])
+    assert "best val Accuracy 0.9 (epoch 4)" in text(done["summary"])
+    # A completed run offers its next step: Evaluate, with the experiment selected there.
+    evaluate = find(done["alerts"], "train-next-evaluate")
+    assert evaluate is not None and "Evaluate" in text(evaluate)
+    assert evaluate.href == f"/project/{project}/evaluate?experiment={exp}"
+    assert not has(live["alerts"], "train-next-evaluate")  # not while it runs
     assert done["cancel"] == {"display": "none"} and done["resume"] == {}
     assert len({t.name: t for t in done["figure"].data}["train loss"].x) == 4
 
@@ -545,7 +551,7 @@ def test_time_travel_shows_the_best_epoch_then_and_whole_dates(
     sig = page.refresh(1, 0, project, then.seq, None)
     listing, *_rest, summary = page.render_runs(sig, exp, project, then.seq)[:6]
     assert "Accuracy 0.9 (epoch 2)" in text(listing) and "2/3 epochs" in text(listing)
-    assert "best Accuracy 0.9 (epoch 2)" in text(summary)
+    assert "best val Accuracy 0.9 (epoch 2)" in text(summary)
     figure, _ = page.render_curves(
         sig, exp, "light", project, then.seq, {"primary": "accuracy", "mode": "max"}, None
     )
@@ -556,6 +562,13 @@ def test_time_travel_shows_the_best_epoch_then_and_whole_dates(
     assert "ago" not in text(listing) and "just now" not in text(listing)
     live = render(page, project, exp)
     assert "just now" in text(live["list"]) and "(epoch 3)" in text(live["list"])
+
+
+def test_checkpoint_figures_name_the_subset_they_were_measured_on() -> None:
+    assert checkpoint_figure("accuracy", 0.9341) == "val Accuracy 0.9341"
+    assert checkpoint_figure("map50", 0.5) == "val mAP50 0.5"
+    # Without validation images the best checkpoint is kept by the train loss.
+    assert checkpoint_figure("train_loss", 0.123456) == "train loss 0.1235"
 
 
 def test_format_duration() -> None:

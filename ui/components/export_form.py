@@ -15,7 +15,7 @@ from dash import html
 
 from events.schemas.export import EXPORT_FORMATS, ExportOptions
 from projections.experiments import ExperimentEntry
-from ui.components.training_charts import metric_title
+from ui.components.training_charts import checkpoint_figure
 
 DEFAULTS: dict[str, Any] = ExportOptions().model_dump(mode="json")
 """The export options' defaults: ``opset``, ``validation_images``, ``tolerance``."""
@@ -77,11 +77,11 @@ def _shown(number: float) -> str:
 
 # ---------------------------------------------------------------------- checkpoints
 def checkpoint_label(entry: ExperimentEntry, which: str) -> str:
-    """``Best (epoch 8 · Accuracy 0.934)`` or ``Last (epoch 10)``."""
+    """``Best (epoch 8 · val Accuracy 0.934)`` or ``Last (epoch 10)``."""
     info = entry.checkpoints[which]
     facts = [f"epoch {info.epoch}"]
     if info.metric and info.value is not None:
-        facts.append(f"{metric_title(info.metric)} {info.value:.4g}")
+        facts.append(checkpoint_figure(info.metric, info.value))
     return f"{which.capitalize()} ({' · '.join(facts)})"
 
 

@@ -17,9 +17,10 @@ from dash.development.base_component import Component
 
 from projections.experiments import ExperimentEntry, ExperimentsView
 from ui.components.experiment_pages import experiment_list_item, item_progress
+from ui.components.sidebar import project_page_path
 from ui.components.time_travel import when_text
 from ui.components.timefmt import parse_ts
-from ui.components.training_charts import COMPARE_COLORS, metric_title
+from ui.components.training_charts import COMPARE_COLORS, checkpoint_figure
 
 # status -> (label, Bootstrap colour, icon)
 STATUS_STYLES: dict[str, tuple[str, str, str]] = {
@@ -206,11 +207,12 @@ def progress_bar(info: RunProgressInfo) -> Component:
 
 # ---------------------------------------------------------------------- the list
 def best_text(entry: ExperimentEntry) -> str:
-    """``accuracy 0.934 (epoch 8)``, or empty before a best epoch."""
+    """``val Accuracy 0.934 (epoch 8)`` (the subset it was measured on first), or empty before
+    a best epoch."""
     best = entry.best
     if best is None or best.value is None or not best.metric:
         return ""
-    return f"{metric_title(best.metric)} {best.value:.4g} (epoch {best.epoch})"
+    return f"{checkpoint_figure(best.metric, best.value)} (epoch {best.epoch})"
 
 
 def experiment_item(
@@ -303,6 +305,31 @@ def weights_callout(entry: ExperimentEntry) -> Component | None:
         className=f"train-weights small border rounded px-3 py-2 mb-3 "
         f"bg-{color}-subtle text-{color}-emphasis border-{color}-subtle",
         id="train-weights",
+    )
+
+
+def next_step(entry: ExperimentEntry, project_id: str) -> Component | None:
+    """What to do after a completed run: evaluate it (a button to the Evaluation page with the
+    experiment selected); None for a run that is not completed."""
+    if entry.status != "completed" or not entry.checkpoints:
+        return None
+    href = f"{project_page_path(project_id, 'evaluate')}?experiment={entry.experiment_id}"
+    return html.Div(
+        [
+            html.I(className="bi bi-check-circle-fill text-success me-2"),
+            html.Span("Training finished. ", className="fw-semibold"),
+            html.Span("Next: score it on the images it did not learn from."),
+            dbc.Button(
+                ["Evaluate ", html.I(className="bi bi-arrow-right")],
+                href=href,
+                color="primary",
+                size="sm",
+                className="ms-auto",
+                id="train-next-evaluate",
+            ),
+        ],
+        className="train-next small border rounded px-3 py-2 mb-3 d-flex align-items-center "
+        "flex-wrap gap-2 bg-success-subtle border-success-subtle",
     )
 
 

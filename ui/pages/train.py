@@ -63,10 +63,11 @@ from ui.components.training_form import (
     find_model,
     form_values,
     model_help,
-    model_label,
+    model_options,
     option_controls,
     options_from_controls,
     plan_summary,
+    resource_parts,
 )
 from ui.components.training_runs import (
     ITEM_TYPE,
@@ -75,6 +76,7 @@ from ui.components.training_runs import (
     experiment_list,
     facts_row,
     failure_alert,
+    next_step,
     progress_bar,
     run_progress,
     status_badge,
@@ -227,8 +229,11 @@ def resume_default_epochs(entry: ExperimentEntry) -> int:
 
 
 # ---------------------------------------------------------------------- rendering
-def detail_parts(entry: ExperimentEntry | None, read_only: bool, now: datetime) -> dict[str, Any]:
-    """The selected experiment's parts, by output (head, alerts, facts, progress, buttons)."""
+def detail_parts(
+    entry: ExperimentEntry | None, read_only: bool, now: datetime, project_id: str = ""
+) -> dict[str, Any]:
+    """The selected experiment's parts, by output (head, alerts, facts, progress, buttons); a
+    completed run offers its next step, Evaluate (not in a view of the past)."""
     if entry is None:
         hidden = {"display": "none"}
         return {
@@ -255,7 +260,8 @@ def detail_parts(entry: ExperimentEntry | None, read_only: bool, now: datetime) 
         ],
         className="d-flex align-items-center flex-wrap",
     )
-    alerts = [a for a in (failure_alert(entry), weights_callout(entry)) if a is not None]
+    follow = None if read_only or not project_id else next_step(entry, project_id)
+    alerts = [a for a in (follow, failure_alert(entry), weights_callout(entry)) if a is not None]
     show = _SHOWN if not read_only else _HIDDEN
     progress = run_progress(entry, now)
     if read_only:  # the past: no moving bar, no time left
@@ -309,7 +315,7 @@ def form_card(
 ) -> dbc.Card:
     """The New experiment form, filled with ``values``."""
     model = find_model(info, values.get("model"))
-    models = [{"label": model_label(m), "value": m.name} for m in info.models]
+    models = model_options(info.models)
     essentials = dbc.Row(
         [
             _field("name", "Name", dbc.Input(id="train-name", value=values["name"]), width=12),
@@ -521,6 +527,7 @@ def form_card(
                     ),
                     html.Div(id="train-form-error", className="small text-danger mt-2"),
                     html.Div(id="train-plan", className="small text-body-secondary mt-2"),
+                    html.Div(id="train-estimate", className="small mt-1 train-estimate"),
                     dbc.Button(
                         [html.I(className="bi bi-play-fill me-1"), "Start training"],
                         id="train-start",
@@ -863,7 +870,7 @@ def render_runs(
     experiments, _ = views(project_id, at)
     now = datetime.now(timezone.utc)
     entry = experiments.get(selected) if selected else None
-    parts = detail_parts(entry, at is not None, now)
+    parts = detail_parts(entry, at is not None, now, project_id)
     return (
         experiment_list(experiments, selected, now, past=at is not None),
         parts["head"],
@@ -965,39 +972,48 @@ def select_experiment(clicks: list[int | None], current: str | None) -> str:
 
 
 # ---------------------------------------------------------------------- callbacks: the form
-_FORM_INPUTS = [Input(CONTROL_IDS[key], "value") for key in CONTROL_KEYS]
-
-
 @callback(
-    [Output(CONTROL_IDS[key], "invalid") for key in CHECKED]
-    + [Output(f"{CONTROL_IDS[key]}-feedback", "children") for key in CHECKED]
-    + [
-        Output("train-model-help", "children"),
-        Output("train-form-error", "children"),
-        Output("train-plan", "children"),
-        Output("train-start", "disabled"),
-        Output("train-step-row", "style"),
-    ],
-    [
-        *_FORM_INPUTS,
-        Input({"type": OPTION_TYPE, "name": ALL}, "value"),
-        Input("train-sig", "data"),
-        State({"type": OPTION_TYPE, "name": ALL}, "id"),
-        State("train-project", "data"),
-    ],
+    output={
+        "invalid": {key: Output(CONTROL_IDS[key], "invalid") for key in CHECKED},
+        "messages": {key: Output(f"{CONTROL_IDS[key]}-feedback", "children") for key in CHECKED},
+        "help": Output("train-model-help", "children"),
+        "models": Output("train-model", "options"),
+        "general": Output("train-form-error", "children"),
+        "plan": Output("train-plan", "children"),
+        "estimate": Output("train-estimate", "children"),
+        "disabled": Output("train-start", "disabled"),
+        "step_style": Output("train-step-row", "style"),
+    },
+    inputs={
+        "values": {key: Input(CONTROL_IDS[key], "value") for key in CONTROL_KEYS},
+        "option_values": Input({"type": OPTION_TYPE, "name": ALL}, "value"),
+        "signature": Input("train-sig", "data"),
+    },
+    state={
+        "option_ids": State({"type": OPTION_TYPE, "name": ALL}, "id"),
+        "project_id": State("train-project", "data"),
+    },
 )
-def validate_form(*args: Any) -> list[Any]:
-    """Check the form as it changes, like Start would; mark the field at fault and say why."""
-    n = len(CONTROL_KEYS)
-    raw = dict(zip(CONTROL_KEYS, args[:n], strict=True))
-    option_values, _signature, option_ids, project_id = args[n:]
+def validate_form(
+    values: dict[str, Any],
+    option_values: list[Any] | None,
+    signature: Any,
+    option_ids: list[dict[str, str]] | None,
+    project_id: str | None,
+) -> dict[str, Any]:
+    """Check the form as it changes, like Start would; mark the field at fault and say why,
+    and show the run's estimated memory and time on this machine."""
     if not project_id:
         raise PreventUpdate
-    return form_feedback(project_id, raw, options_from_controls(option_ids, option_values))
+    return form_feedback(project_id, values, options_from_controls(option_ids, option_values))
 
 
-def form_feedback(project_id: str, raw: dict[str, Any], options: dict[str, Any]) -> list[Any]:
-    """The validation outputs of the form for these values (see :func:`validate_form`)."""
+def form_feedback(project_id: str, raw: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The validation outputs of the form for these values, by name (see :func:`validate_form`):
+    ``invalid`` and ``messages`` by control key, the model's ``help`` and menu ``models`` (the
+    parameters with this project's head, as the run will count them), the ``general`` error,
+    the ``plan``, the ``estimate`` (memory and time, with an alert when it cannot fit or would
+    take hours), whether Start is ``disabled``, and the step row's ``step_style``."""
     state = get_state()
     info = task_info(project_id)
     if info is None:
@@ -1028,17 +1044,19 @@ def form_feedback(project_id: str, raw: dict[str, Any], options: dict[str, Any])
     ]
     if hidden_errors and not general:
         general = "Advanced settings: " + " ".join(hidden_errors)
-    return (
-        [key in errors for key in CHECKED]
-        + [errors.get(key, "") for key in CHECKED]
-        + [
-            model_help(find_model(info, raw.get("model"))),
-            general,
-            plan,
-            not check.ok,
-            _SHOWN if raw.get("scheduler") == "step" else _HIDDEN,
-        ]
-    )
+    counts = check.plan.parameters if check.plan is not None else {}
+    model = raw.get("model")
+    return {
+        "invalid": {key: key in errors for key in CHECKED},
+        "messages": {key: errors.get(key, "") for key in CHECKED},
+        "help": model_help(find_model(info, model), counts.get(str(model))),
+        "models": model_options(info.models, counts) if counts else dash.no_update,
+        "general": general,
+        "plan": plan,
+        "estimate": resource_parts(check.plan),
+        "disabled": not check.ok,
+        "step_style": _SHOWN if raw.get("scheduler") == "step" else _HIDDEN,
+    }
 
 
 @callback(
