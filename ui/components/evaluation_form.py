@@ -20,8 +20,8 @@ from projections.dataset import SUBSETS, DatasetView
 from projections.evaluations import EvaluationEntry
 from projections.experiments import ExperimentEntry
 from projections.jobs import JobEntry
-from ui.components.evaluation_runs import SUBSET_TITLES, format_metric
-from ui.components.training_charts import metric_title
+from ui.components.evaluation_runs import SUBSET_TITLES
+from ui.components.training_charts import checkpoint_figure
 from ui.tasks import ui_task
 
 CHECKPOINT_ORDER: tuple[str, ...] = ("best", "last")
@@ -61,7 +61,7 @@ def checkpoint_options(entry: ExperimentEntry) -> list[dict[str, Any]]:
             continue
         label = f"{which.capitalize()} · epoch {checkpoint.epoch}"
         if checkpoint.metric and checkpoint.value is not None:
-            label += f" ({metric_title(checkpoint.metric)} {format_metric(checkpoint.value)})"
+            label += f" ({checkpoint_figure(checkpoint.metric, checkpoint.value)})"
         options.append({"label": label, "value": which})
     return options
 
