@@ -80,21 +80,10 @@ def option_state(layout: Any) -> tuple[list[Any], list[dict[str, str]]]:
 
 
 def feedback(page: ModuleType, project: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The validation outputs of the form, by name."""
+    """The validation outputs of the form, by output name."""
     out = page.form_feedback(project, values, {})
-    n = len(CHECKED)
-    invalid = dict(zip(CHECKED, out[:n], strict=True))
-    messages = dict(zip(CHECKED, out[n : 2 * n], strict=True))
-    help_, general, plan, disabled, step_style = out[2 * n :]
-    return {
-        "invalid": invalid,
-        "messages": messages,
-        "help": help_,
-        "general": general,
-        "plan": plan,
-        "disabled": disabled,
-        "step_style": step_style,
-    }
+    assert set(out["invalid"]) == set(out["messages"]) == set(CHECKED)
+    return out
 
 
 class Job:
@@ -458,8 +447,12 @@ def test_resume_asks_for_epochs_then_appends(
     assert is_open and epochs == 6 and "epoch 2" in text(body) and error is None
     is_open, _, _, error, _, _ = page.resume_dialog("train-resume-confirm", 1, 2, exp, project, 0)
     assert is_open and "more than 2" in text(error)
-    is_open, _, _, error, _, _ = page.resume_dialog("train-resume-confirm", 1, "x", exp, project, 0)
-    assert is_open and "whole number" in text(error)
+    for refused in ("x", None, 2.5):  # None: the browser refuses a number out of its limits
+        is_open, _, _, error, _, _ = page.resume_dialog(
+            "train-resume-confirm", 1, refused, exp, project, 0
+        )
+        rule = "Enter the epoch to train up to: a whole number from 3 to 10000."
+        assert is_open and rule in text(error)
     is_open, _, _, error, version, status = page.resume_dialog(
         "train-resume-confirm", 1, 8, exp, project, 0
     )

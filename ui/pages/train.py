@@ -30,6 +30,7 @@ from dash.exceptions import PreventUpdate
 
 from aistudio import commands
 from aistudio.commands import CommandError, TaskTrainingInfo
+from events.schemas.training import TrainingConfig
 from projections.dataset import DatasetView
 from projections.experiments import ExperimentEntry, ExperimentsView
 from ui.components.confirm import dialog_error
@@ -182,11 +183,15 @@ def cancel_experiment(project_id: str, experiment_id: str) -> str | None:
 def resume_experiment(project_id: str, experiment_id: str, epochs: Any) -> str | None:
     """Resume the experiment up to ``epochs``; the reason it was refused, or None."""
     state = get_state()
+    experiments, dataset = views(project_id)
     if isinstance(epochs, float) and epochs.is_integer():
         epochs = int(epochs)
     if isinstance(epochs, bool) or not isinstance(epochs, int):
-        return "Enter the number of epochs to reach (a whole number)."
-    experiments, dataset = views(project_id)
+        entry = experiments.get(experiment_id)
+        last = entry.checkpoints.get("last") if entry is not None else None
+        done = last.epoch if last is not None else 0
+        limit = TrainingConfig.model_json_schema()["properties"]["epochs"]["maximum"]
+        return f"Enter the epoch to train up to: a whole number from {done + 1} to {limit}."
     try:
         commands.request_training(
             state.workspace,
