@@ -305,7 +305,7 @@ def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
             job_summary = event.data.get("summary", {})
     conflicts = int(job_summary.get("conflicts") or 0)
     copies = "copy" if conflicts == 1 else "copies"
-    other = "another label" if job_summary.get("objects") is None else "other boxes"
+    other = "another label" if job_summary.get("objects") is None else "other objects"
     of_which = f" ({conflicts} {copies} with {other})" if conflicts else ""
     click.echo(
         f"added {summary.get('added', 0)}, duplicates {summary.get('duplicates', 0)}, "
@@ -314,11 +314,13 @@ def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
     if job_summary.get("objects") is not None and summary.get("added"):
         clipped = int(job_summary.get("clipped") or 0)
         note = (
-            f" ({clipped} box{'es' if clipped != 1 else ''} clipped to the image)"
+            f" ({clipped} object{'s' if clipped != 1 else ''} clipped to the image)"
             if clipped
             else ""
         )
-        click.echo(f"objects {job_summary['objects']}{note}")
+        masks = job_summary.get("masks")
+        stored = f", masks {masks} (stored as PNG files)" if masks else ""
+        click.echo(f"objects {job_summary['objects']}{note}{stored}")
     if job_summary.get("split"):
         click.echo(f"split {job_summary['split']!r}: the source's own train/val/test subsets")
     _echo_listed(

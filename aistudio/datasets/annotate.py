@@ -5,8 +5,14 @@
   annotation is refused with the formats that can (a class-per-folder import into a detection
   project used to leave every image unlabelled without a word).
 - :class:`Annotator`: one import's annotations, file by file: a candidate's objects become a
-  ``boxes`` annotation once its image is inspected (its upright size known), or a listed skip;
-  the same content twice with other boxes is a conflict, as with labels.
+  ``boxes`` or ``instances`` annotation once its image is inspected (its upright size known),
+  or a listed skip; the same content twice with other objects is a conflict, as with labels.
+  An instance's mask (from an RLE) is a PNG of the content store, written (temporary file,
+  fsync, rename) by a small thread pool once its image is taken and waited for before the
+  import returns its events (:meth:`Annotator.wait_for_masks`); a copy found to be a duplicate
+  or a conflict writes none.
+- :func:`referenced_files`: every stored file the log names, originals and masks alike (what
+  a sweep must keep).
 - :func:`annotation_events`: ``AnnotationsSet`` batches for the records finally added;
   :func:`source_split_event`: the ``source`` split of a source that defines its own subsets
   (YOLO's ``train``/``val``/``test``).
@@ -15,18 +21,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from aistudio.datasets.formats import Candidate, ReadResult, detect_format
 from aistudio.datasets.formats.base import ObjectsError, SourceError
 from aistudio.datasets.formats.boxes import finish_boxes
 from aistudio.datasets.formats.registry import FORMATS, formats_for
+from aistudio.datasets.orphans import referenced_sha256
 from aistudio.worker.context import JobInputError
-from events import NewEvent
-from events.schemas.annotation import TASK_ANNOTATION_KINDS
+from events import Event, NewEvent
+from events.schemas.annotation import TASK_ANNOTATION_KINDS, files_named
 from events.schemas.split import SUBSETS
 from projections.dataset import DatasetView
 
@@ -35,10 +44,29 @@ logger = logging.getLogger(__name__)
 ANNOTATIONS_PER_EVENT = 500
 SOURCE_SPLIT = "source"
 """The split an import creates from a source's own subsets."""
+OBJECT_KINDS = frozenset({"boxes", "instances"})
+"""The annotation kinds made of objects (counted, clipped, compared object by object)."""
 
 
-def plan_read(task: str, fmt: str, source: Path) -> tuple[str, bool]:
-    """``(format, labelled)``: the format that reads ``source`` and whether its annotations are.
+class ReadPlan(NamedTuple):
+    """How an import reads its source.
+
+    Attributes:
+        format: the format whose reader reads it.
+        kind: the annotation kind read (the task's), or None: images only.
+    """
+
+    format: str
+    kind: str | None
+
+    @property
+    def labelled(self) -> bool:
+        """Whether annotations are read."""
+        return self.kind is not None
+
+
+def plan_read(task: str, fmt: str, source: Path) -> ReadPlan:
+    """The format that reads ``source`` and the kind of annotation it reads for ``task``.
 
     Raises:
         JobInputError: the source's layout is not recognised, or its format cannot give the
@@ -53,10 +81,10 @@ def plan_read(task: str, fmt: str, source: Path) -> tuple[str, bool]:
         raise JobInputError(f"unknown format {fmt!r}: expected one of auto, {', '.join(FORMATS)}")
     kind = TASK_ANNOTATION_KINDS.get(task)
     if kind is None or kind in spec.produces:
-        return chosen, kind is not None
+        return ReadPlan(chosen, kind)
     fitting = formats_for(kind)
     if not fitting:  # no reader gives this kind yet: the images come in without annotations
-        return chosen, False
+        return ReadPlan(chosen, None)
     found = "detected " if fmt == "auto" else ""
     gives = " or ".join(_WHAT[k] for k in sorted(spec.produces)) or "no annotations"
     raise JobInputError(
@@ -69,9 +97,87 @@ _NEEDS = {
     "label": "an image folder or a CSV with the header `filename,label`",
     "value": "a CSV with the header `filename,value`",
     "boxes": "boxes: a COCO JSON, a Pascal VOC folder or a YOLO data.yaml",
+    "instances": (
+        "each object's outline or mask: a COCO JSON with `segmentation` (polygons or RLE) or a "
+        "YOLO data.yaml with segmentation labels (cls x1 y1 x2 y2 …)"
+    ),
 }
 """What a task's kind of annotation needs, in words (the formats that give it)."""
-_WHAT = {"label": "class names", "value": "values", "boxes": "boxes"}
+_WHAT = {
+    "label": "class names",
+    "value": "values",
+    "boxes": "boxes",
+    "instances": "outlines and masks",
+}
+
+
+class MaskStore(Protocol):
+    """Where an import writes mask files (:class:`aistudio.datasets.store.ImageStore`)."""
+
+    def put_original(self, sha256: str, ext: str, data: bytes) -> bool: ...
+
+
+MASK_WRITERS = 2
+"""Threads writing mask files: each write waits for its fsync, which a thread covers."""
+MASK_WINDOW = 64
+"""Mask files in flight at most (their bytes are held until written)."""
+
+
+class _MaskWriter:
+    """Writes mask files into the store from a small thread pool, at most :data:`MASK_WINDOW`
+    in flight; :meth:`wait` returns once every file given is written (or raises the first
+    write error)."""
+
+    def __init__(self, store: MaskStore) -> None:
+        self.store = store
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[bool]] = deque()
+
+    def put(self, sha: str, data: bytes) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(MASK_WRITERS, thread_name_prefix="mask-writer")
+        while len(self._pending) >= MASK_WINDOW:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self.store.put_original, sha, "png", data))
+
+    def wait(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Stop the threads, after the writes in flight (nothing is left half-written)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """One candidate's annotation as :meth:`Annotator.annotation` made it last."""
+
+    annotation: dict[str, Any] | None
+    masks: Mapping[str, bytes]
+
+
+def _finish(
+    kind: str | None, raw: Any, width: int, height: int, classes: frozenset[str]
+) -> tuple[_Finished | None, str | None, int]:
+    """``(finished, reason, clipped)`` of one image's objects in a ``kind`` listing."""
+    if kind == "instances":
+        # shapely (a third of a second to import) only for the imports that need it
+        from aistudio.datasets.formats.masks import finish_instances
+
+        done = finish_instances(raw, width, height, classes)
+        finished = None if done.annotation is None else _Finished(done.annotation, done.masks)
+        return finished, _refusal(done.refused_count, done.refused), done.clipped
+    boxes = finish_boxes(raw, width, height, classes)
+    finished = None if boxes.annotation is None else _Finished(boxes.annotation, {})
+    return finished, _refusal(boxes.refused_count, boxes.refused), boxes.clipped
+
+
+def _refusal(count: int, first: str | None) -> str | None:
+    return None if first is None else f"{count} object(s) refused: {first}"
 
 
 @dataclass
@@ -80,28 +186,42 @@ class Annotator:
 
     Attributes:
         classes: the class names objects may have (the source's list).
+        kind: the listing's annotation kind (``boxes``, ``instances``, …; None: unlabelled).
+        store: where mask files are written (needed by listings whose objects have masks).
         by_sha: annotation of each stored image, by content sha256.
         names: which file each annotation came from, by sha256 (for conflict messages).
         subsets: the source's subset of each stored image, by sha256.
-        clipped: boxes clipped to their image.
+        clipped: objects clipped (or cut) to their image.
         objects: objects of the images taken.
+        masks: sha256 of every mask file written (the store's folders to sync).
     """
 
     classes: frozenset[str]
+    kind: str | None = "boxes"
+    store: MaskStore | None = None
     by_sha: dict[str, dict[str, Any]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     subsets: dict[str, str] = field(default_factory=dict)
     clipped: int = 0
     objects: int = 0
+    masks: set[str] = field(default_factory=set)
+    _last: _Finished | None = field(default=None, repr=False)
+    _last_clipped: int = field(default=0, repr=False)
+    _writer: _MaskWriter | None = field(default=None, repr=False)
 
     @classmethod
-    def for_listing(cls, listing: ReadResult) -> Annotator:
-        """The annotator of a reader's listing (its class list)."""
-        return cls(classes=frozenset(listing.classes or ()))
+    def for_listing(cls, listing: ReadResult, store: MaskStore | None = None) -> Annotator:
+        """The annotator of a reader's listing (its class list and kind); ``store`` receives
+        the mask files of the images taken."""
+        return cls(classes=frozenset(listing.classes or ()), kind=listing.target, store=store)
 
     def annotation(self, candidate: Candidate, size: tuple[int, int]) -> tuple[Any, str | None]:
         """``(annotation, None)`` for a candidate whose image is ``size`` (upright), or
-        ``(None, reason)`` when its objects cannot be taken; ``(None, None)`` without objects."""
+        ``(None, reason)`` when its objects cannot be taken; ``(None, None)`` without objects.
+
+        Nothing is written: the masks the annotation names are written by :meth:`take`.
+        """
+        self._last, self._last_clipped = None, 0
         if candidate.objects is None:
             return None, None
         width, height = size
@@ -109,20 +229,60 @@ class Annotator:
             raw = candidate.objects(width, height)
         except ObjectsError as exc:
             return None, str(exc)
-        finished = finish_boxes(raw, width, height, self.classes)
-        if finished.annotation is None:
-            return None, f"{finished.refused_count} object(s) refused: {finished.refused}"
-        self.clipped += finished.clipped
+        finished, reason, clipped = _finish(self.kind, raw, width, height, self.classes)
+        if finished is None:
+            return None, reason
+        self._last, self._last_clipped = finished, clipped
         return finished.annotation, None
 
     def take(self, sha: str, candidate: Candidate, annotation: dict[str, Any] | None) -> None:
-        """Remember the annotation (and subset) of a stored image."""
+        """Remember the annotation (and subset) of a stored image, the one :meth:`annotation`
+        just gave, and start writing the mask files it names (:meth:`wait_for_masks` waits for
+        them; the caller then syncs the store's folders before appending any event).
+
+        Raises:
+            OSError: an earlier mask could not be written into the workspace.
+        """
         if annotation is not None:
+            last = self._last
+            if last is None or last.annotation is not annotation:
+                raise RuntimeError("take() is given the annotation annotation() made last")
+            self._store_masks(last.masks)
+            self.clipped += self._last_clipped
             self.by_sha[sha] = annotation
             self.names[sha] = candidate.name
             self.objects += len(annotation.get("objects") or ())
+        self._last, self._last_clipped = None, 0
         if candidate.subset is not None:
             self.subsets[sha] = candidate.subset
+
+    def _store_masks(self, masks: Mapping[str, bytes]) -> None:
+        if not masks:
+            return
+        if self.store is None:
+            raise RuntimeError("this import's objects have masks but the annotator has no store")
+        if self._writer is None:
+            self._writer = _MaskWriter(self.store)
+        for mask_sha, data in masks.items():
+            if mask_sha not in self.masks:
+                self._writer.put(mask_sha, data)
+                self.masks.add(mask_sha)
+
+    def wait_for_masks(self) -> None:
+        """Return once every mask file of the images taken is written (temporary file, fsync,
+        rename); sync the store's folders after it, then append the events.
+
+        Raises:
+            OSError: a mask could not be written into the workspace.
+        """
+        if self._writer is not None:
+            self._writer.wait()
+
+    def close(self) -> None:
+        """Stop the mask writer's threads (after the writes in flight); idempotent."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def conflict(
         self,
@@ -145,6 +305,17 @@ class Annotator:
             f"same image as {kept_name}, which {has}; this copy has {_objects(annotation)} "
             f"(kept {kept_name}'s)"
         )
+
+
+def referenced_files(events: Iterable[Event]) -> set[str]:
+    """The sha256 of every stored file ``events`` name: the originals of every
+    ``ImagesAdded`` and the masks of every annotation (removed images and replaced annotations
+    too: time travel still shows them)."""
+    seen = list(events)
+    found = referenced_sha256(seen)
+    for event in seen:
+        found.update(files_named(event.type, event.data))
+    return found
 
 
 def _objects(annotation: Mapping[str, Any] | None) -> str:
@@ -215,10 +386,14 @@ def source_split_event(
 
 __all__ = [
     "ANNOTATIONS_PER_EVENT",
+    "OBJECT_KINDS",
     "SOURCE_SPLIT",
     "Annotator",
+    "MaskStore",
+    "ReadPlan",
     "annotation_events",
     "classes_after",
     "plan_read",
+    "referenced_files",
     "source_split_event",
 ]

@@ -5,12 +5,13 @@ project's task (:func:`aistudio.datasets.annotate.plan_read`) and read it, then 
 store and thumbnail every candidate file in parallel (:mod:`aistudio.datasets.ingest`), turn
 each image's objects into its annotation once its size is known
 (:mod:`aistudio.datasets.annotate`), and return the events to append: ``ImagesAdded`` (batches
-of at most 500 images), ``ClassesDefined`` (when classes changed), ``AnnotationsSet`` (boxes and
-other structured annotations, batches of 500), ``SplitCreated`` (the ``source`` split, when the
-source defines its own subsets), ``ImportSkipped`` (batches of at most 1000 items) and
-``ImportCompleted``. Every file is durably stored before the job returns; the runner appends the
-events with ``JobSucceeded`` in one all-or-nothing append, so an import that fails or is
-cancelled leaves no image in the log.
+of at most 500 images), ``ClassesDefined`` (when classes changed), ``AnnotationsSet`` (boxes,
+instances and other structured annotations, batches of 500), ``SplitCreated`` (the ``source``
+split, when the source defines its own subsets), ``ImportSkipped`` (batches of at most 1000
+items) and ``ImportCompleted``. Every file (originals, thumbnails, the mask PNGs of instances)
+is durably stored before the job returns; the runner appends the events with ``JobSucceeded``
+in one all-or-nothing append, so an import that fails or is cancelled leaves no image in the
+log.
 
 Files: the import holds the project's images lock shared (:mod:`aistudio.datasets.orphans`) from
 before it stores its first file until its result is released (the runner commits it, then its
@@ -36,10 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from aistudio.datasets.annotate import (
+    OBJECT_KINDS,
     Annotator,
     annotation_events,
     classes_after,
     plan_read,
+    referenced_files,
     source_split_event,
 )
 from aistudio.datasets.formats import (
@@ -58,12 +61,13 @@ from aistudio.datasets.ingest import (
     ingest_in_process,
     init_process,
 )
-from aistudio.datasets.orphans import ImagesLock, referenced_sha256, sweep_locked, try_sweep
+from aistudio.datasets.orphans import ImagesLock, sweep_locked, try_sweep
 from aistudio.datasets.parallel import ExecutorKind, available_cpus, chunked, map_batches
 from aistudio.datasets.store import ImageStore
 from aistudio.worker.context import JobContext, JobInputError, JobResult
 from aistudio.workspace import new_id
 from events import Event, LogTail, NewEvent
+from events.schemas.annotation import annotation_files
 from events.schemas.dataset import ImageRecord, ImportRequested
 from projections.dataset import DatasetView, ImageEntry, rebuild
 
@@ -148,11 +152,11 @@ def run_import(
     except BaseException:
         lock.release()
         if stored:
-            known = referenced_sha256(history or ())
+            known = referenced_files(history or ())
             try_sweep(  # the log read so far, and what was appended since
                 ctx.workspace,
                 ctx.project_id,
-                lambda: known | referenced_sha256(tail.poll()),
+                lambda: known | referenced_files(tail.poll()),
                 f"import {ctx.job_id} ended without its images",
             )
         raise
@@ -175,7 +179,7 @@ def _sweep_leftovers(ctx: JobContext, tail: LogTail) -> list[Event] | None:
     with lock:
         history = tail.poll()
         try:
-            sweep_locked(ctx.workspace, ctx.project_id, referenced_sha256(history))
+            sweep_locked(ctx.workspace, ctx.project_id, referenced_files(history))
         except OSError:
             logger.exception("import into %s: sweeping leftovers failed", ctx.project_id)
         return history
@@ -194,13 +198,14 @@ def _import(
     view = rebuild(history)
     source = resolve_source(request.source)
     target = LABELLED_TASKS.get(task)
-    chosen, labelled = plan_read(task, request.format, source)
+    plan = plan_read(task, request.format, source)
     try:
-        listing = read_source(source, chosen, labelled=labelled)
+        listing = read_source(source, plan.format, labelled=plan.labelled, kind=plan.kind)
     except SourceError as exc:
         raise JobInputError(escape_text(str(exc))) from None
     check_task_fits(task, listing)
-    annotator = Annotator.for_listing(listing)
+    store = ImageStore(ctx.workspace, ctx.project_id)
+    annotator = Annotator.for_listing(listing, store)
     if request.options:
         logger.warning("import options are not used by this version: %s", sorted(request.options))
     candidates = _storable(listing)
@@ -230,15 +235,16 @@ def _import(
     shown_source = escape_text(str(source))
     ctx.progress(0, total, f"importing {total} files from {escape_text(source.name)}", force=True)
     outcomes = _ingest_all(config, candidates, workers, kind)
-    with closing(outcomes):
+    with closing(annotator), closing(outcomes):
         for done, (candidate, outcome) in enumerate(zip(candidates, outcomes, strict=True), 1):
             _tally_one(tally, candidate, outcome, firsts, taken_ids, view, target, annotator)
             ctx.check_cancelled()
             ctx.progress(done, total, f"{done}/{total} files")
+        annotator.wait_for_masks()
 
     if not tally.records and not tally.duplicates and not tally.conflicts:
         raise JobInputError(nothing_importable_message(source, tally.skipped))
-    ImageStore(ctx.workspace, ctx.project_id).sync(firsts)
+    store.sync([*firsts, *annotator.masks])
 
     duration = time.monotonic() - started
 
@@ -276,7 +282,7 @@ def _import(
                 record = {**record, "image_id": new_id("img", taken=taken.__contains__)}
             taken.add(record["image_id"])
             final.records.append(record)
-        if listing.target in ("label", "boxes"):
+        if listing.target == "label" or listing.target in OBJECT_KINDS:
             used = [r["label"] for r in final.records if r["label"] is not None]
             classes: list[str] | None = classes_after(now, listing, used)
         else:
@@ -296,13 +302,23 @@ def _import(
             "conflicts": final.conflicts,
             "classes": len(classes) if classes is not None else None,
             "objects": None
-            if listing.target != "boxes"
+            if listing.target not in OBJECT_KINDS
             else sum(
                 len(annotator.by_sha[r["sha256"]].get("objects") or ())
                 for r in final.records
                 if r["sha256"] in annotator.by_sha
             ),
-            "clipped": annotator.clipped if listing.target == "boxes" else None,
+            "clipped": annotator.clipped if listing.target in OBJECT_KINDS else None,
+            "masks": None
+            if listing.target != "instances"
+            else len(
+                {
+                    mask
+                    for r in final.records
+                    if r["sha256"] in annotator.by_sha
+                    for mask in annotation_files(annotator.by_sha[r["sha256"]])
+                }
+            ),
             "split": None if split is None else split.data["name"],
             "duration_s": round(duration, 3),
         }

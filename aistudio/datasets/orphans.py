@@ -35,6 +35,7 @@ from pathlib import Path
 
 from aistudio.workspace import Workspace
 from events import Event, EventLog, LogCorruptedError
+from events.schemas.annotation import files_named
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +140,16 @@ def _open(path: Path) -> int:
 
 # ---------------------------------------------------------------------- what is referenced
 def referenced_sha256(events: Iterable[Event]) -> set[str]:
-    """The sha256 of every image any ``ImagesAdded`` of ``events`` names (removed ones too)."""
-    return {
-        record["sha256"]
-        for event in events
-        if event.type == "ImagesAdded"
-        for record in event.data["images"]
-    }
+    """The sha256 of every stored file ``events`` name: each image any ``ImagesAdded`` names
+    (removed ones too) and each mask an annotation names (``files_named``; replaced ones
+    too)."""
+    found: set[str] = set()
+    for event in events:
+        if event.type == "ImagesAdded":
+            found.update(record["sha256"] for record in event.data["images"])
+        else:
+            found.update(files_named(event.type, event.data))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +188,22 @@ def images_ever_added(log: EventLog) -> dict[str, StoredImage]:
 
 
 def referenced_in_log(log: EventLog) -> set[str]:
-    """:func:`referenced_sha256` of the whole committed log.
+    """:func:`referenced_sha256` of the whole committed log (read in bounded batches).
 
     Raises:
         LogCorruptedError: the log is damaged (then nothing can be called unreferenced).
     """
-    return set(images_ever_added(log))
+    for attempt in range(2):
+        try:
+            found: set[str] = set()
+            for chunk in log.tail().batches(_LOG_BATCH_BYTES):
+                found |= referenced_sha256(chunk.events)
+            return found
+        except LogCorruptedError:
+            if attempt:  # a writer may have been cutting a torn tail: look once more
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------- finding and removing

@@ -1,9 +1,18 @@
-"""Detection scenes of real data: scikit-learn's handwritten digits pasted on textured canvases.
+"""Detection and instance scenes of real data: scikit-learn's handwritten digits pasted on
+textured canvases.
 
-Every object's box is exact (the pasted digit's extent), so readers, metrics and models can be
-checked against the truth: the tests' data sets and the detection benchmark
-(``bench/bench_detection.py``) are drawn here. Digits are real scans (8 x 8 at 16 grey levels)
-scaled up with nearest-neighbour resampling and pasted with ``max`` over a noisy grey canvas.
+Every object's box is exact (the pasted digit's extent), and so is its shape (the digit's ink),
+so readers, metrics and models can be checked against the truth: the tests' data sets and the
+detection benchmark (``bench/bench_detection.py``) are drawn here. Digits are real scans (8 x 8
+at 16 grey levels) scaled up with nearest-neighbour resampling and pasted with ``max`` over a
+noisy grey canvas.
+
+An object's instance shape is its ink (the pixels of the pasted digit at :data:`INK` or
+brighter, above any canvas pixel) with its holes filled, as an outline can say it:
+:meth:`SceneObject.outline` gives its polygons (the pixel edges around each connected part of
+the ink, in image pixels), :meth:`SceneObject.mask` the same region as a boolean mask of the
+image, :meth:`SceneObject.mask_box` its tight box. Computed on demand: drawing scenes for
+detection costs what it did.
 """
 
 from __future__ import annotations
@@ -16,14 +25,70 @@ import numpy as np
 from PIL import Image
 
 DIGIT_PX = 16
+INK = 128
+"""The grey level from which a pasted digit's pixel is ink (canvas pixels are at most 115)."""
 
 
 @dataclass(frozen=True)
 class SceneObject:
-    """One pasted digit: its class name and its box ``[x1, y1, x2, y2]`` in pixels."""
+    """One pasted digit: its class name, its box ``[x1, y1, x2, y2]`` in pixels and its ink.
+
+    Attributes:
+        label: the digit, as a class name.
+        box: the pasted square's corners.
+        ink: the square's ink pixels, row by row (``px * px`` bytes, 1 = ink); empty for
+            objects made by hand (then it has no shape).
+    """
 
     label: str
     box: tuple[int, int, int, int]
+    ink: bytes = b""
+
+    def _ink(self) -> np.ndarray:
+        x1, y1, x2, y2 = self.box
+        if not self.ink:
+            raise ValueError("this object was made without its ink: it has no shape")
+        return np.frombuffer(self.ink, dtype=np.uint8).reshape(y2 - y1, x2 - x1).astype(bool)
+
+    def outline(self) -> list[list[float]]:
+        """The ink's outline in image pixels: one flat ``[x1, y1, x2, y2, …]`` polygon per
+        connected part (pixel edges, holes filled, no collinear points), largest first."""
+        import shapely
+
+        rows, cols = np.nonzero(self._ink())
+        x0, y0 = self.box[0], self.box[1]
+        squares = shapely.box(cols + x0, rows + y0, cols + x0 + 1, rows + y0 + 1)
+        union = shapely.unary_union(squares)
+        parts = sorted(getattr(union, "geoms", [union]), key=lambda g: -g.area)
+        outlines = []
+        for part in parts:
+            ring = shapely.Polygon(part.exterior).simplify(0)
+            coords = np.asarray(ring.exterior.coords)[:-1]
+            outlines.append([float(v) for v in coords.ravel()])
+        return outlines
+
+    def mask(self, width: int, height: int) -> np.ndarray:
+        """The region of :meth:`outline` as a ``height x width`` boolean mask (a pixel is in
+        when its centre is)."""
+        import shapely
+
+        polygons = [shapely.Polygon(np.asarray(o).reshape(-1, 2)) for o in self.outline()]
+        xs, ys = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+        inside = np.zeros((height, width), dtype=bool)
+        for polygon in polygons:
+            inside |= shapely.contains_xy(polygon, xs, ys)
+        return inside
+
+    def mask_box(self) -> tuple[float, float, float, float]:
+        """The tight box ``[x1, y1, x2, y2]`` of the ink (of :meth:`outline`)."""
+        rows, cols = np.nonzero(self._ink())
+        x0, y0 = self.box[0], self.box[1]
+        return (
+            float(cols.min() + x0),
+            float(rows.min() + y0),
+            float(cols.max() + x0 + 1),
+            float(rows.max() + y0 + 1),
+        )
 
 
 @dataclass(frozen=True)
@@ -84,7 +149,8 @@ def write_scenes(
             patch = np.asarray(digit)
             region = canvas[y : y + px, x : x + px]
             canvas[y : y + px, x : x + px] = np.maximum(region, patch)
-            objects.append(SceneObject(str(targets[index]), (x, y, x + px, y + px)))
+            ink = (patch >= INK).astype(np.uint8).tobytes()
+            objects.append(SceneObject(str(targets[index]), (x, y, x + px, y + px), ink))
         name = f"scene_{n:03d}.png"
         Image.fromarray(canvas).convert("RGB").save(folder / name)
         scenes.append(Scene(name, width, height, tuple(objects)))

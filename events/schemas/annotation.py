@@ -25,7 +25,7 @@ not annotated yet has no annotation at all; the two are never confused.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -250,6 +250,32 @@ class AnnotationChanged(EventData):
 
     image_id: ImageId
     annotation: Annotation | None
+
+
+# ---------------------------------------------------------------------- files they name
+def annotation_files(annotation: Mapping[str, Any] | None) -> Iterator[str]:
+    """The sha256 of every content-store file an annotation (normalised JSON) names: its mask
+    (semantic, anomaly) and its objects' masks (instances)."""
+    if not annotation:
+        return
+    mask = annotation.get("mask")
+    if mask is not None:
+        yield mask["sha256"]
+    for obj in annotation.get("objects") or ():
+        mask = obj.get("mask")
+        if mask is not None:
+            yield mask["sha256"]
+
+
+def files_named(event_type: str, data: Mapping[str, Any]) -> Iterator[str]:
+    """The sha256 of every mask file the data of an ``AnnotationsSet`` or
+    ``AnnotationChanged`` names (nothing for other types): the files a sweep of unreferenced
+    files must keep, beside the originals ``ImagesAdded`` names."""
+    if event_type == "AnnotationsSet":
+        for annotation in data["annotations"].values():
+            yield from annotation_files(annotation)
+    elif event_type == "AnnotationChanged":
+        yield from annotation_files(data.get("annotation"))
 
 
 # ---------------------------------------------------------------------- checks in context

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
 from events.schemas.common import Label
 
-Target = Literal["label", "value", "boxes"]
+Target = Literal["label", "value", "boxes", "instances"]
 """What a source gives each image (an annotation kind of DESIGN §3b): a class label
-(classification), a value (regression) or boxes (detection)."""
+(classification), a value (regression), boxes (detection) or instances (instance
+segmentation: each object's outline or mask)."""
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {
@@ -108,10 +109,45 @@ class RawBox:
     crowd: bool = False
 
 
-ObjectsAt = Callable[[int, int], Sequence[RawBox]]
+@dataclass(frozen=True, slots=True)
+class RawInstance:
+    """One object of an instance segmentation source, in pixels of the upright image, before
+    any check: its outline (polygons) or its mask (a COCO RLE), and its box when the source
+    gives one.
+
+    Readers only convert conventions (YOLO's normalised polygons to pixels) and check the
+    shape of what they read (numbers, lists, an RLE's keys);
+    :func:`aistudio.datasets.formats.masks.finish_instances` checks the geometry (points,
+    self-intersections, the image's frame, the RLE's size), derives missing boxes and turns a
+    list of them into an ``instances`` annotation.
+
+    Attributes:
+        label: the object's class name, as the source names it (already mapped from ids).
+        where: how a skip names the object in its source (``annotation id 17``, ``line 3``).
+        box: ``(x1, y1, x2, y2)`` corners when the source gives a box (COCO's ``bbox``), else
+            None: the box is derived from the outline or the mask.
+        polygons: flat ``(x1, y1, x2, y2, …)`` outlines in pixels (several for an object in
+            parts), or None.
+        rle: a COCO run-length encoding as the source gives it (``{"size": [h, w], "counts":
+            [...] or "..."}``), or None. Exactly one of ``polygons`` and ``rle`` is set;
+            neither: the source gives the object no shape (refused).
+        crowd: COCO's ``iscrowd``: a region of many objects, kept as an area that evaluation
+            ignores, never trained as one object.
+    """
+
+    label: str
+    where: str
+    box: tuple[float, float, float, float] | None = None
+    polygons: tuple[tuple[float, ...], ...] | None = None
+    rle: Mapping[str, Any] | None = None
+    crowd: bool = False
+
+
+ObjectsAt = Callable[[int, int], Sequence[RawBox] | Sequence[RawInstance]]
 """A candidate's objects, given the upright image's ``(width, height)`` once it is inspected
-(YOLO's normalised coordinates need them; other readers ignore them). It may raise
-:class:`ObjectsError` when what the source says about this image cannot be used."""
+(YOLO's normalised coordinates need them; other readers ignore them): boxes for a ``boxes``
+listing, instances for an ``instances`` one. It may raise :class:`ObjectsError` when what the
+source says about this image cannot be used."""
 
 
 class ObjectsError(ValueError):
@@ -127,7 +163,8 @@ class Candidate:
         name: its name relative to the source folder, with ``/`` (kept as the image's filename).
         label: its class label, when the source gives labels.
         value: its regression value, when the source gives values.
-        objects: its objects, when the source gives boxes (an empty list: a negative).
+        objects: its objects, when the source gives boxes or instances (an empty list: a
+            negative).
         subset: the subset (``train``, ``val``, ``test``) the source puts it in, if any.
     """
 
@@ -165,8 +202,8 @@ class ReadResult:
 
     Attributes:
         format: the format read (``imagefolder``, ``csv``, ``coco``, …).
-        target: what the candidates carry (``label``, ``value``, ``boxes``), or None for
-            unlabelled reads.
+        target: what the candidates carry (``label``, ``value``, ``boxes``, ``instances``), or
+            None for unlabelled reads.
         candidates: the files to import, in a stable order.
         skipped: files left out, each with its reason.
         classes: the source's own class list in its order (COCO's categories, YOLO's names),

@@ -12,6 +12,8 @@ Every detection reader hands its boxes over as :class:`RawBox` (pixels of the up
   first refused object and how many there were.
 
 An image whose source lists no object is a negative: ``{"kind": "boxes", "objects": []}``.
+:func:`clip_box` is the rule for one box; the instance segmentation readers' boxes
+(:mod:`aistudio.datasets.formats.masks`) go through it too.
 """
 
 from __future__ import annotations
@@ -44,25 +46,39 @@ class FinishedBoxes:
     clipped: int = 0
 
 
-def _problem(box: RawBox, width: int, height: int) -> str | None:
-    numbers = (box.x1, box.y1, box.x2, box.y2)
+def _problem(numbers: Sequence[float], width: int, height: int) -> str | None:
+    x1, y1, x2, y2 = numbers
     if not all(isinstance(n, (int, float)) and math.isfinite(n) for n in numbers):
         return "its coordinates are not finite numbers"
-    if box.x2 <= box.x1 or box.y2 <= box.y1:
+    if x2 <= x1 or y2 <= y1:
         return f"box {_shown(numbers)} has no area"
     slack_x, slack_y = CLIP_TOLERANCE * width, CLIP_TOLERANCE * height
-    if (
-        box.x1 < -slack_x
-        or box.y1 < -slack_y
-        or box.x2 > width + slack_x
-        or box.y2 > height + slack_y
-    ):
+    if x1 < -slack_x or y1 < -slack_y or x2 > width + slack_x or y2 > height + slack_y:
         return f"box {_shown(numbers)} lies outside the {width}x{height} image"
     return None
 
 
 def _shown(numbers: Sequence[float]) -> str:
     return "[" + ", ".join(f"{n:g}" for n in numbers) + "]"
+
+
+def clip_box(
+    numbers: Sequence[float], width: int, height: int
+) -> tuple[list[float] | None, str | None]:
+    """One box ``[x1, y1, x2, y2]`` checked and clipped to a ``width x height`` image.
+
+    Returns:
+        ``(corners, None)``: the box clipped to the image (unchanged when inside), or
+        ``(None, reason)``: no area, not finite, or further out than :data:`CLIP_TOLERANCE`.
+    """
+    problem = _problem(numbers, width, height)
+    if problem is not None:
+        return None, problem
+    x1, y1 = max(0.0, float(numbers[0])), max(0.0, float(numbers[1]))
+    x2, y2 = min(float(width), float(numbers[2])), min(float(height), float(numbers[3]))
+    if x2 <= x1 or y2 <= y1:
+        return None, f"box {_shown(numbers)} has no area in the image"
+    return [x1, y1, x2, y2], None
 
 
 def finish_boxes(
@@ -80,19 +96,17 @@ def finish_boxes(
     refused: list[str] = []
     clipped = 0
     for box in boxes:
+        numbers = (box.x1, box.y1, box.x2, box.y2)
+        corners: list[float] | None = None
         problem = None if box.label in classes else f"class {box.label!r} is not defined"
-        problem = problem or _problem(box, width, height)
         if problem is None:
-            x1, y1 = max(0.0, float(box.x1)), max(0.0, float(box.y1))
-            x2, y2 = min(float(width), float(box.x2)), min(float(height), float(box.y2))
-            if x2 <= x1 or y2 <= y1:
-                problem = f"box {_shown((box.x1, box.y1, box.x2, box.y2))} has no area in the image"
-        if problem is not None:
+            corners, problem = clip_box(numbers, width, height)
+        if corners is None:
             refused.append(f"{box.where}: {problem}")
             continue
-        if (x1, y1, x2, y2) != (box.x1, box.y1, box.x2, box.y2):
+        if tuple(corners) != numbers:
             clipped += 1
-        obj: dict[str, Any] = {"class": box.label, "box": [x1, y1, x2, y2]}
+        obj: dict[str, Any] = {"class": box.label, "box": corners}
         if box.difficult:
             obj["difficult"] = True
         if box.crowd:

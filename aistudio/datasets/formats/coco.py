@@ -13,8 +13,15 @@ Boxes are COCO's ``[x, y, width, height]`` in pixels; they become corners ``[x, 
 y + h]``. Category ids need not be contiguous (COCO's run 1-90): objects carry the category's
 name, and the project's classes follow the categories' order. ``iscrowd`` is kept as the
 object's ``crowd`` flag (COCO evaluation ignores such objects). An image no annotation names is
-a negative. Polygon and RLE ``segmentation`` are read by the instance segmentation task (not
-here: a detection import keeps the boxes).
+a negative. A detection import (:func:`read_coco`) keeps the boxes and ignores ``segmentation``.
+
+An instance segmentation import (:func:`read_coco_instances`) reads each annotation's
+``segmentation`` too: polygons (``[[x1, y1, x2, y2, …], …]``, one list per part), an
+uncompressed RLE (``{"size": [h, w], "counts": [runs]}``, COCO's crowd regions) or a compressed
+one (``"counts": "string"``); :func:`~aistudio.datasets.formats.masks.finish_instances` checks
+them against the image and turns RLE into mask files. ``bbox`` is then optional (derived from
+the outline or mask when absent). A file in which no annotation has a segmentation is refused
+as a whole: it is a detection file.
 
 Bad input never fails the whole import unless the JSON itself is unusable (too large, not JSON,
 not COCO's shape, categories without names, …): an image whose file is missing, escapes the
@@ -31,7 +38,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -40,6 +47,7 @@ from aistudio.datasets.formats.base import (
     Candidate,
     ObjectsError,
     RawBox,
+    RawInstance,
     ReadResult,
     Skip,
     SourceError,
@@ -109,6 +117,7 @@ class _Box:
     category_id: Any
     bbox: Any
     crowd: bool
+    segmentation: Any = None
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -185,6 +194,7 @@ def _boxes_by_image(
                 annotation.get("category_id"),
                 annotation.get("bbox"),
                 bool(annotation.get("iscrowd", 0)),
+                annotation.get("segmentation"),
             )
         )
     skipped = []
@@ -202,6 +212,8 @@ class _Objects:
     """The ``ObjectsAt`` of one COCO image: its annotations as boxes, checked against the
     image's declared size and the categories."""
 
+    shapes = "boxes"
+
     def __init__(
         self,
         boxes: Sequence[_Box],
@@ -213,32 +225,82 @@ class _Objects:
         self.declared = declared
 
     def __call__(self, width: int, height: int) -> list[RawBox]:
+        self._check_frame(width, height)
+        return [self._raw(box) for box in self.boxes]
+
+    def _check_frame(self, width: int, height: int) -> None:
         declared_w, declared_h = self.declared
         if (
             _positive(declared_w)
             and _positive(declared_h)
-            and (declared_w, declared_h)
-            != (
-                width,
-                height,
-            )
+            and (declared_w, declared_h) != (width, height)
         ):
             raise ObjectsError(
                 f"the COCO file says {declared_w:g}x{declared_h:g}, the image is "
-                f"{width}x{height}: its boxes would be in another frame"
+                f"{width}x{height}: its {self.shapes} would be in another frame"
             )
-        return [self._raw(box) for box in self.boxes]
 
-    def _raw(self, box: _Box) -> RawBox:
-        where = f"annotation id {box.annotation_id}"
+    def _label(self, box: _Box, where: str) -> str:
         label = self.categories.get(_key(box.category_id))
         if label is None:
             raise ObjectsError(f"{where}: category_id {box.category_id!r} is not a category")
+        return label
+
+    @staticmethod
+    def _corners(box: _Box, where: str) -> tuple[float, float, float, float]:
         bbox = box.bbox
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(_number(v) for v in bbox):
             raise ObjectsError(f"{where}: bbox must be [x, y, width, height] numbers")
         x, y, w, h = (float(v) for v in bbox)
-        return RawBox(label, x, y, x + w, y + h, where, crowd=box.crowd)
+        return x, y, x + w, y + h
+
+    def _raw(self, box: _Box) -> RawBox:
+        where = f"annotation id {box.annotation_id}"
+        label = self._label(box, where)
+        x1, y1, x2, y2 = self._corners(box, where)
+        return RawBox(label, x1, y1, x2, y2, where, crowd=box.crowd)
+
+
+class _Instances(_Objects):
+    """The ``ObjectsAt`` of one COCO image in an instance segmentation import: each
+    annotation's segmentation (polygons or RLE) and, when given, its box."""
+
+    shapes = "outlines and masks"
+
+    def __call__(self, width: int, height: int) -> list[RawInstance]:  # type: ignore[override]
+        self._check_frame(width, height)
+        return [self._instance(box) for box in self.boxes]
+
+    def _instance(self, box: _Box) -> RawInstance:
+        where = f"annotation id {box.annotation_id}"
+        label = self._label(box, where)
+        corners = None if box.bbox is None else self._corners(box, where)
+        segmentation = box.segmentation
+        if isinstance(segmentation, dict):
+            return RawInstance(label, where, corners, rle=segmentation, crowd=box.crowd)
+        if segmentation is None or segmentation == []:
+            return RawInstance(label, where, corners, crowd=box.crowd)  # refused: no shape
+        if isinstance(segmentation, list) and all(isinstance(p, list) for p in segmentation):
+            polygons = tuple(tuple(p) for p in segmentation)
+            return RawInstance(label, where, corners, polygons=polygons, crowd=box.crowd)
+        raise ObjectsError(
+            f"{where}: segmentation must be polygons [[x1, y1, x2, y2, …], …] or an RLE "
+            "{size: [height, width], counts}"
+        )
+
+
+def _check_has_segmentation(annotations: list[Any], name: str) -> None:
+    """Refuse a file whose annotations have no segmentation at all (boxes only)."""
+    if not annotations:
+        return
+    for annotation in annotations:
+        if isinstance(annotation, dict) and annotation.get("segmentation") not in (None, []):
+            return
+    raise SourceError(
+        f"{name} has no segmentation: an instance segmentation project needs each object's "
+        "outline (polygons) or mask (RLE) in `segmentation`; a file of boxes only goes into "
+        "a detection project"
+    )
 
 
 def _number(value: Any) -> bool:
@@ -268,13 +330,31 @@ def read_coco(source: Path, labelled: bool = True) -> ReadResult:
     Raises:
         SourceError: no JSON, too large, not JSON, not COCO's shape, unusable categories.
     """
+    return _read(source, "boxes" if labelled else None)
+
+
+def read_coco_instances(source: Path, labelled: bool = True) -> ReadResult:
+    """List the images of a COCO file and, when ``labelled``, their instances (each
+    annotation's segmentation: polygons or RLE, and its box when given).
+
+    Raises:
+        SourceError: as :func:`read_coco`, and a file none of whose annotations has a
+            segmentation (a detection file).
+    """
+    return _read(source, "instances" if labelled else None)
+
+
+def _read(source: Path, kind: Literal["boxes", "instances"] | None) -> ReadResult:
+    labelled = kind is not None
     path = find_json(source)
     root = path.parent.resolve()
     data = _load(path)
     categories = _categories(data.get("categories", []), path.name) if labelled else {}
+    if kind == "instances":
+        _check_has_segmentation(data.get("annotations", []), path.name)
     result = ReadResult(
         format=FORMAT,
-        target="boxes" if labelled else None,
+        target=kind,
         classes=list(categories.values()) if labelled else None,
     )
     images = [i for i in data["images"] if isinstance(i, dict)]
@@ -289,8 +369,11 @@ def read_coco(source: Path, labelled: bool = True) -> ReadResult:
         result.skipped.extend(skipped)
     seen_ids: set[Any] = set()
     seen_files: dict[Path, str] = {}
+    objects = _Instances if kind == "instances" else _Objects
     for entry in images:
-        candidate, skip = _candidate(entry, root, seen_ids, seen_files, by_image, categories)
+        candidate, skip = _candidate(
+            entry, root, seen_ids, seen_files, by_image, categories, objects
+        )
         if skip is not None:
             result.skipped.append(skip)
         elif candidate is not None:
@@ -309,6 +392,7 @@ def _candidate(
     seen_files: dict[Path, str],
     by_image: dict[Any, list[_Box]],
     categories: dict[Any, str],
+    objects_type: type[_Objects] = _Objects,
 ) -> tuple[Candidate | None, Skip | None]:
     image_id = _key(entry.get("id"))
     file_name = entry.get("file_name")
@@ -334,5 +418,5 @@ def _candidate(
         return None, Skip(name, f"the same file as {seen_files[resolved]}, listed again")
     seen_files[resolved] = name
     declared = (entry.get("width"), entry.get("height"))
-    objects = _Objects(by_image.get(image_id, []), categories, declared)
+    objects = objects_type(by_image.get(image_id, []), categories, declared)
     return Candidate(path=path, name=name, objects=objects), None

@@ -56,13 +56,18 @@ def detect_format(source: Path) -> str:
     return "imagefolder"
 
 
-def read_source(source: Path, fmt: str, labelled: bool = True) -> ReadResult:
+def read_source(
+    source: Path, fmt: str, labelled: bool = True, kind: str | None = None
+) -> ReadResult:
     """Read ``source`` with the reader of ``fmt`` (``auto`` detects it).
 
     Args:
         source: the file or folder to import.
         fmt: ``auto`` or one of :data:`FORMATS`.
-        labelled: whether annotations (labels, values, boxes) are read (see the readers).
+        labelled: whether annotations (labels, values, boxes, instances) are read (see the
+            readers).
+        kind: the annotation kind wanted (``instances``: COCO's and YOLO's instance readers),
+            or None for the format's usual reader.
 
     Raises:
         SourceError: unknown format, or a source the reader cannot read.
@@ -71,5 +76,5 @@ def read_source(source: Path, fmt: str, labelled: bool = True) -> ReadResult:
     spec = REGISTRY.get(chosen)
     if spec is None:
         raise SourceError(f"unknown format {fmt!r}: expected one of auto, {', '.join(FORMATS)}")
-    result: ReadResult = spec.read(source, labelled)
+    result: ReadResult = spec.read(source, labelled, kind)
     return result

@@ -1,7 +1,9 @@
 """The format registry: one entry per import format, each saying what its reader produces.
 
 A format is one reader module of this package (``read(source, labelled) -> ReadResult``) plus an
-optional ``sniff(source) -> bool`` that recognises its layout for ``format="auto"``. Entries name
+optional ``sniff(source) -> bool`` that recognises its layout for ``format="auto"``. A format that
+gives several kinds of structured annotation from one layout (COCO's boxes or instances) names
+the reader of each other kind in ``kind_readers``. Entries name
 their functions as ``module:function`` and are loaded on first use, so listing the formats (the
 web page, the CLI's choices) imports no reader. The importer checks a project's task against
 what the chosen format produces (DESIGN §3b's annotation kinds) before reading anything.
@@ -12,8 +14,8 @@ Adding a format is one module and one line in :data:`FORMATS`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ class FormatSpec:
         sniffer: ``module:function`` of ``sniff(source: Path) -> bool`` for ``auto``, or None.
         layout: the layout in a few words, for messages.
         title: its name for people (``Pascal VOC``).
+        kind_readers: kind -> ``module:function`` of the reader of that kind, where it is not
+            ``reader`` (``instances`` for COCO and YOLO).
     """
 
     name: str
@@ -38,10 +42,13 @@ class FormatSpec:
     sniffer: str | None
     layout: str
     title: str
+    kind_readers: Mapping[str, str] = field(default_factory=dict)
 
-    def read(self, source: Path, labelled: bool) -> Any:
-        """Run the reader (see :class:`~aistudio.datasets.formats.base.ReadResult`)."""
-        return _load(self.reader)(source, labelled)
+    def read(self, source: Path, labelled: bool, kind: str | None = None) -> Any:
+        """Run the reader of ``kind`` (None or a kind without its own reader: ``reader``;
+        see :class:`~aistudio.datasets.formats.base.ReadResult`)."""
+        target = self.kind_readers.get(kind, self.reader) if kind is not None else self.reader
+        return _load(target)(source, labelled)
 
     def sniff(self, source: Path) -> bool:
         """Whether ``source`` looks like this format (False when it has no sniffer)."""
@@ -61,11 +68,12 @@ FORMATS: dict[str, FormatSpec] = {
     for spec in (
         FormatSpec(
             "coco",
-            frozenset({"boxes"}),
+            frozenset({"boxes", "instances"}),
             f"{_PACKAGE}.coco:read_coco",
             f"{_PACKAGE}.coco:looks_like_coco",
             "one COCO JSON file (images, annotations, categories)",
             "COCO JSON",
+            {"instances": f"{_PACKAGE}.coco:read_coco_instances"},
         ),
         FormatSpec(
             "voc",
@@ -77,11 +85,12 @@ FORMATS: dict[str, FormatSpec] = {
         ),
         FormatSpec(
             "yolo",
-            frozenset({"boxes"}),
+            frozenset({"boxes", "instances"}),
             f"{_PACKAGE}.yolo:read_yolo",
             f"{_PACKAGE}.yolo:looks_like_yolo",
             "Ultralytics YOLO: data.yaml with images/ and labels/",
             "YOLO",
+            {"instances": f"{_PACKAGE}.yolo:read_yolo_instances"},
         ),
         FormatSpec(
             "csv",

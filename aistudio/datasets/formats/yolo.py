@@ -34,7 +34,19 @@ label file, or an empty one, is a **negative** (no object) — Ultralytics' conv
   keypoint numbers, of which the box is taken.
 
 ``cls`` is an index into ``names``. Blank lines are ignored; a line repeating an earlier one
-exactly is dropped with a warning (as Ultralytics does). Coordinates are converted to pixels
+exactly is dropped with a warning (as Ultralytics does).
+
+**Instance segmentation** (:func:`read_yolo_instances`, Ultralytics' segmentation layout): each
+line is ``cls x1 y1 x2 y2 x3 y3 …``, an object's outline normalised by the image's width and
+height (YOLO-OBB's four corners are one too); it becomes a polygon in pixels and the object's
+box is derived from it
+(:func:`~aistudio.datasets.formats.masks.finish_instances` checks and clips it). The kind of a
+line is told by its count of numbers, line by line: a box line (``cls cx cy w h``) gives no
+outline, so a label file mixing box and outline lines is a listed skip naming the first box
+line (a rectangle is not the object's mask, and dropping the object would teach the model it
+is background). A dataset whose label files hold box lines and no outline at all is refused as
+a whole (it is a detection dataset), and so is a pose dataset (``kpt_shape``: its lines are
+boxes and keypoints). Coordinates are converted to pixels
 (``x1 = (cx - w / 2) * width`` …) when the image's size is known and not checked here:
 :func:`~aistudio.datasets.formats.boxes.finish_boxes` clips the slightly-out and refuses the
 absurd.
@@ -64,7 +76,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import yaml
 
@@ -73,6 +85,7 @@ from aistudio.datasets.formats.base import (
     MAX_FILENAME,
     Candidate,
     RawBox,
+    RawInstance,
     ReadResult,
     Skip,
     SourceError,
@@ -130,6 +143,137 @@ class YoloObjects:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class _NormPolygon:
+    """One outline of a segmentation label file: its class name and normalised points."""
+
+    label: str
+    points: tuple[float, ...]
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class YoloInstances:
+    """The ``ObjectsAt`` of one image of an instance segmentation import: its label file's
+    outlines, parsed when the source was read, scaled to the image's pixels (picklable, and it
+    never raises, as :class:`YoloObjects`)."""
+
+    outlines: tuple[_NormPolygon, ...] = ()
+
+    def __call__(self, width: int, height: int) -> list[RawInstance]:
+        """The outlines in pixels of a ``width x height`` image (empty: a negative); their
+        boxes are derived from them."""
+        found = []
+        for outline in self.outlines:
+            points = outline.points
+            pixels = [0.0] * len(points)
+            pixels[0::2] = [x * width for x in points[0::2]]
+            pixels[1::2] = [y * height for y in points[1::2]]
+            found.append(RawInstance(outline.label, outline.where, polygons=(tuple(pixels),)))
+        return found
+
+
+def _numbers(fields: list[str]) -> tuple[list[float] | None, str | None]:
+    numbers: list[float] = []
+    for text in fields:
+        if _NUMBER.match(text) is None:
+            return None, f"{_shown_text(text)} is not a number"
+        number = float(text)
+        if not math.isfinite(number):
+            return None, f"{_shown_text(text)} is not a finite number"
+        numbers.append(number)
+    return numbers, None
+
+
+BOX_LINE = "a box line (cls cx cy w h), not an outline"
+"""The start of the reason of a box line in an instance segmentation label file."""
+
+
+def parse_outline(
+    fields: list[str], classes: list[str]
+) -> tuple[tuple[int, tuple[float, ...]] | None, str | None]:
+    """One segmentation label line, split on white space: ``(class index, points)`` with the
+    points normalised (``x1, y1, x2, y2, …``), or ``(None, reason)``.
+
+    A box line (5 numbers) is refused with a reason starting with :data:`BOX_LINE`.
+    """
+    count = len(fields)
+    if count == 5:
+        return None, (
+            f"{BOX_LINE}: each object of an instance segmentation dataset needs its outline, "
+            "cls x1 y1 x2 y2 x3 y3 … (normalised)"
+        )
+    if count < 7 or count % 2 == 0:
+        return None, (
+            f"found {count} numbers: an outline line is a class and 3 or more x y pairs "
+            "(cls x1 y1 x2 y2 x3 y3 …, an odd count, at least 7)"
+        )
+    numbers, problem = _numbers(fields)
+    if numbers is None:
+        return None, problem
+    problem = _class_problem(fields[0], numbers[0], len(classes))
+    if problem is not None:
+        return None, problem
+    return (int(numbers[0]), tuple(numbers[1:])), None
+
+
+class ParsedInstances(NamedTuple):
+    """What :func:`parse_instance_labels` found in one label file.
+
+    Attributes:
+        objects: its outlines (empty: a negative), or None when the file cannot be used.
+        reason: why not (the first bad line and how many more), or None.
+        box_lines: its box lines (``cls cx cy w h``), refused.
+        outline_lines: its outline lines, good or not.
+    """
+
+    objects: YoloInstances | None
+    reason: str | None
+    box_lines: int
+    outline_lines: int
+
+
+def parse_instance_labels(text: str, where: str, classes: list[str]) -> ParsedInstances:
+    """A segmentation label file's outlines, or why the file cannot be used.
+
+    Args:
+        text: the file's text.
+        where: the file's name relative to the source, for reasons and each object's ``where``.
+        classes: the dataset's class names, by index.
+
+    Returns:
+        The outlines, or the reason naming the first bad line, and the counts of box and
+        outline lines (a dataset of boxes only is refused as a whole).
+    """
+    outlines: list[_NormPolygon] = []
+    seen: set[tuple[int, tuple[float, ...]]] = set()
+    problems: list[str] = []
+    box_lines = outline_lines = repeated = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        box_lines += len(fields) == 5
+        outline_lines += len(fields) != 5
+        outline, problem = parse_outline(fields, classes)
+        if outline is None:
+            problems.append(f"{where} line {number}: {problem}")
+            continue
+        if outline in seen:
+            repeated += 1
+            continue
+        seen.add(outline)
+        index, points = outline
+        outlines.append(_NormPolygon(classes[index], points, f"{where} line {number}"))
+    if problems:
+        extra = len(problems) - 1
+        more = f" (and {extra} more bad line{'s' if extra > 1 else ''})" if extra else ""
+        return ParsedInstances(None, problems[0] + more, box_lines, outline_lines)
+    if repeated:
+        logger.warning("%s: %d repeated line(s) dropped", where, repeated)
+    return ParsedInstances(YoloInstances(tuple(outlines)), None, box_lines, outline_lines)
+
+
 def parse_line(
     fields: list[str], classes: list[str], keypoint_fields: int | None = None
 ) -> tuple[tuple[int, float, float, float, float] | None, str | None]:
@@ -156,14 +300,10 @@ def parse_line(
             f"found {count} numbers: a box has 5 (cls cx cy w h), a polygon a class and "
             "pairs of x y (an odd count, at least 7)"
         )
-    numbers: list[float] = []
-    for text in fields:
-        if _NUMBER.match(text) is None:
-            return None, f"{_shown_text(text)} is not a number"
-        number = float(text)
-        if not math.isfinite(number):
-            return None, f"{_shown_text(text)} is not a finite number"
-        numbers.append(number)
+    parsed, problem = _numbers(fields)
+    if parsed is None:
+        return None, problem
+    numbers = parsed
     problem = _class_problem(fields[0], numbers[0], len(classes))
     if problem is not None:
         return None, problem
@@ -529,6 +669,17 @@ def _entries(data: dict[str, Any], root: Path, where: str) -> list[tuple[str, Pa
 
 
 # ----------------------------------------------------------------------------- reading
+def read_yolo_instances(source: Path, labelled: bool = True) -> ReadResult:
+    """List the images of an Ultralytics YOLO segmentation dataset and, when ``labelled``,
+    their outlines (``target="instances"``; see the module's *Instance segmentation*).
+
+    Raises:
+        SourceError: as :func:`read_yolo`; a pose dataset (``kpt_shape``); label files with
+            box lines and no outline at all (a detection dataset).
+    """
+    return _read(source, labelled, "instances")
+
+
 def read_yolo(source: Path, labelled: bool = True) -> ReadResult:
     """List the images of an Ultralytics YOLO dataset and, when ``labelled``, their boxes.
 
@@ -546,6 +697,10 @@ def read_yolo(source: Path, labelled: bool = True) -> ReadResult:
         SourceError: no or a bad YAML, bad ``names``, an entry leaving the folder or naming
             nothing, no entry at all (one line, for the user).
     """
+    return _read(source, labelled, "boxes")
+
+
+def _read(source: Path, labelled: bool, kind: Literal["boxes", "instances"]) -> ReadResult:
     yaml_path, root = find_yaml(source)
     where = yaml_path.name
     data = load_yaml(yaml_path)
@@ -557,8 +712,13 @@ def read_yolo(source: Path, labelled: bool = True) -> ReadResult:
         )
     classes = read_classes(data, where) if labelled else None
     keypoints = keypoint_fields(data, where) if labelled else None
+    if keypoints is not None and kind == "instances":
+        raise SourceError(
+            f"{where} describes a pose dataset (`kpt_shape`): its lines are boxes and "
+            "keypoints, not the outlines an instance segmentation project needs"
+        )
     entries = _entries(data, root, where)
-    reader = _Reader(root, yaml_path, classes, keypoints)
+    reader = _Reader(root, yaml_path, classes, keypoints, kind)
     for subset, path in entries:
         if path.is_dir():
             reader.read_folder(path, subset)
@@ -572,9 +732,16 @@ def read_yolo(source: Path, labelled: bool = True) -> ReadResult:
                 "the same names with .txt; case matters)",
                 where,
             )
+        if reader.box_lines and not reader.outlines:
+            raise SourceError(
+                f"the label files of {where} hold boxes (cls cx cy w h) and no outline: an "
+                "instance segmentation project needs outline lines (cls x1 y1 x2 y2 x3 y3 …, "
+                "Ultralytics' segmentation labels); a dataset of boxes goes into a detection "
+                "project"
+            )
     return ReadResult(
         format=FORMAT,
-        target="boxes" if labelled else None,
+        target=kind if labelled else None,
         candidates=reader.candidates,
         skipped=reader.skipped,
         classes=classes,
@@ -594,6 +761,7 @@ class _Reader:
     yaml_path: Path
     classes: list[str] | None
     keypoints: int | None
+    kind: Literal["boxes", "instances"] = "boxes"
     candidates: list[Candidate] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     taken: dict[Path, tuple[str, str]] = field(default_factory=dict)
@@ -605,6 +773,10 @@ class _Reader:
     label_files: dict[Path, str] = field(default_factory=dict)
     """resolved ``.txt`` files found where labels live → their names (orphan check)."""
     labels_found: int = 0
+    box_lines: int = 0
+    """Box lines found in an instance segmentation read."""
+    outlines: int = 0
+    """Other object lines found in an instance segmentation read (good or not)."""
 
     def _skip(self, name: str, reason: str) -> None:
         self.skipped.append(Skip(name, reason))
@@ -756,7 +928,9 @@ class _Reader:
             return f"file name longer than {MAX_FILENAME} characters"
         return None
 
-    def _objects(self, name: str, classes: list[str]) -> tuple[YoloObjects | None, str | None]:
+    def _objects(
+        self, name: str, classes: list[str]
+    ) -> tuple[YoloObjects | YoloInstances | None, str | None]:
         """The objects of the image ``name`` from its label file (none: a negative)."""
         labels = label_name(name)
         owner = self.label_owner.setdefault(labels, name)
@@ -767,7 +941,7 @@ class _Reader:
             if not path.exists():
                 if path.is_symlink():
                     return None, f"{labels} is a broken symbolic link"
-                return YoloObjects(), None
+                return (YoloInstances() if self.kind == "instances" else YoloObjects()), None
             if not is_within(path, self.root):
                 return None, f"{labels} is a symbolic link pointing outside the source folder"
             if not path.is_file():
@@ -779,6 +953,11 @@ class _Reader:
             return None, f"{labels} is larger than {MAX_LABEL_BYTES >> 20} MiB"
         self.labels_found += 1
         text = raw.decode("utf-8-sig", errors="replace")
+        if self.kind == "instances":
+            parsed = parse_instance_labels(text, labels, classes)
+            self.box_lines += parsed.box_lines
+            self.outlines += parsed.outline_lines
+            return parsed.objects, parsed.reason
         return parse_labels(text, labels, classes, self.keypoints)
 
     def skip_orphans(self) -> None:
