@@ -259,25 +259,25 @@ class WorkerSupervisor:
             with self._lock:
                 process = self._process if self._running else None
                 error = self._start_error
+            code: int | None = None
+            pause = 0.0
             if process is not None:
-                code: int | None = process.wait()  # reaps it: never a defunct child
-                with self._lock:
-                    self._running = False
-                if self._stopping.wait(self.grace_s):
-                    return  # serve is stopping: this exit was asked for
+                code = process.wait()  # reaps it: never a defunct child
                 if self._clock() - self._started_at >= self.backoff.stable_s:
                     self._deaths = 0
-            else:
-                code = None
+                pause = self.grace_s
             self._deaths += 1
             delay = self.backoff.delay(self._deaths)
             ended = WorkerExit(code, datetime.now(), self._clock() + delay, error)
-            with self._lock:
+            with self._lock:  # the exit is known at once: the banner never says "starting"
+                self._running = False
                 self._last_exit = ended
+            if pause and self._stopping.wait(pause):
+                return  # serve is stopping: this exit was asked for
             logger.warning(
                 "%s; restarting it in %.0f s", describe_exit(ended.code, ended.error), delay
             )
-            if self._stopping.wait(delay):
+            if self._stopping.wait(max(delay - pause, 0.0)):
                 return
             with self._lock:
                 if self._stopping.is_set():

@@ -69,6 +69,7 @@ def run_evaluation(ctx: JobContext) -> JobResult:
     plan = plan_evaluation(events, command)
     del events
     task = _task(plan.task)
+    ctx.progress(0, None, "preparing: loading the checkpoint", force=True)
     path = ctx.workspace.checkpoint_path(ctx.project_id, command.experiment_id, command.checkpoint)
     model, meta = _load_checked(path, plan, task)
     ctx.check_cancelled()

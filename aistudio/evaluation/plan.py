@@ -6,6 +6,7 @@ it loads any model, and each refusal is a :class:`JobInputError` whose message i
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING
 from aistudio.worker.context import JobInputError
 from events import Event
 from events.schemas.evaluation import EvaluationRequested
+from projections.base import SkipKey, SkippedEvent, UnreadableEventError
 from projections.dataset import DatasetView
-from projections.dataset import rebuild as rebuild_dataset
+from projections.dataset import projection as dataset_projection
 from projections.experiments import CheckpointInfo, ExperimentEntry
 from projections.experiments import rebuild as rebuild_experiments
 from projections.project import rebuild as rebuild_project
@@ -89,10 +91,10 @@ def plan_evaluation(events: Sequence[Event], command: EvaluationRequested) -> Ev
         raise JobInputError(
             f"experiment {exp} already has an evaluation: reset it before evaluating again"
         )
-    dataset = rebuild_dataset(events)
+    trained_seq = training_seq(events, exp, checkpoint.seq)
+    trained, dataset = datasets_then_and_now(events, trained_seq)
     if entry.split not in dataset.splits:
         raise JobInputError(f"split {entry.split!r} of experiment {exp} no longer exists")
-    trained_seq = training_seq(events, exp, checkpoint.seq)
     return EvaluationPlan(
         command=command,
         task=rebuild_project(events).task,
@@ -100,8 +102,30 @@ def plan_evaluation(events: Sequence[Event], command: EvaluationRequested) -> Ev
         checkpoint=checkpoint,
         dataset=dataset,
         trained_seq=trained_seq,
-        trained=rebuild_dataset(events, until_seq=trained_seq),
+        trained=trained,
     )
+
+
+def datasets_then_and_now(
+    events: Sequence[Event], then_seq: int
+) -> tuple[DatasetView, DatasetView]:
+    """The dataset view as of ``then_seq`` and as of the last event, from one fold of the log
+    (``rebuild(events, until_seq=then_seq)`` and ``rebuild(events)`` replayed the dataset twice:
+    the largest view, folded once here, the view of ``then_seq`` kept by a copy-on-write copy).
+
+    ``events`` are in seq order. An event the view cannot read is skipped, as ``rebuild`` does.
+    """
+    split = bisect.bisect_right(events, then_seq, key=lambda event: event.seq)
+    skip: dict[SkipKey, SkippedEvent] = {}
+    while True:
+        try:
+            then = dataset_projection.fold(dataset_projection.initial(), events[:split], skip=skip)
+            now = dataset_projection.fold(then.copy(), events[split:], skip=skip)
+            return then, now
+        except UnreadableEventError as exc:
+            if exc.key in skip:
+                raise  # cannot happen: skipped events are not handled
+            skip[exc.key] = exc.skipped
 
 
 def training_seq(events: Iterable[Event], experiment_id: str, checkpoint_seq: int) -> int:

@@ -20,6 +20,14 @@ HANDLERS: dict[str, str] = {
     "ExportRequested": "aistudio.export.job:run_export",
 }
 
+WAIT_FOR_WARM: frozenset[str] = frozenset(
+    {"TrainingRequested", "EvaluationRequested", "ExportRequested"}
+)
+"""Commands whose handlers import torch and Lightning: a cold start of one costs about as much as
+the warm runner's own start (the same imports), which began earlier, so while the warm runner is
+starting they wait for it (:mod:`aistudio.worker.warm`). Others (an import needs neither) start
+cold meanwhile."""
+
 AFTER_DEATH: dict[str, str] = {
     "ImportRequested": "aistudio.datasets.orphans:sweep_after_lost_import",
 }

@@ -1,4 +1,5 @@
-"""Runs one claimed job to its end, in its own process: ``python -m aistudio.worker.runner``.
+"""Runs one claimed job to its end, in its own process: ``python -m aistudio.worker.runner``
+(a cold start), or a process forked for it by the warm runner (:mod:`aistudio.worker.warm`).
 
 Whatever happens, the job's end is an event: ``JobSucceeded`` (appended in one all-or-nothing
 append with the job's domain events), ``JobFailed`` with the error and traceback, or
@@ -175,6 +176,40 @@ def _commit(log: EventLog, job_id: str, result: JobResult) -> None:
     raise EventLogError(f"could not commit the results of {job_id}: the log kept changing")
 
 
+def install_signal_handlers() -> None:
+    """Make SIGTERM and SIGINT interrupt the job (see :func:`_on_sigterm`).
+
+    SIGINT too: the job runs in its own session, so a terminal's Ctrl-C does not reach it, but a
+    SIGINT sent to it directly must interrupt it like a SIGTERM (Lightning's own
+    KeyboardInterrupt handling would exit the process without the job's end).
+    """
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, _on_sigterm)
+
+
+def configure_logging() -> None:
+    """The job process's log format (its stderr is the job's log file)."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+
+
+def serve_job(workspace_root: str, project_id: str, job_id: str) -> int:
+    """Run one job in this process, which exists for it alone; the process's exit code.
+
+    What both ways of starting a job process end in: ``python -m aistudio.worker.runner`` (a
+    cold start) and a process forked by the warm runner (:mod:`aistudio.worker.warm`).
+    """
+    configure_logging()
+    install_signal_handlers()
+    enable_stack_dumps()
+    status = run_job(Workspace(workspace_root), project_id, job_id)
+    logger.info("job %s ended: %s", job_id, status)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of a job process started by a worker (or by ``aistudio … --wait``)."""
     parser = argparse.ArgumentParser(prog="aistudio-job")
@@ -182,18 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", required=True)
     parser.add_argument("--job", required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # SIGINT too: the job runs in its own session, so a terminal's Ctrl-C does not reach it, but
-    # a SIGINT sent to it directly must interrupt it like a SIGTERM (Lightning's own
-    # KeyboardInterrupt handling would exit the process without the job's end).
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    signal.signal(signal.SIGINT, _on_sigterm)
-    enable_stack_dumps()
-    status = run_job(Workspace(args.workspace), args.project, args.job)
-    logger.info("job %s ended: %s", args.job, status)
-    return 0
+    return serve_job(args.workspace, args.project, args.job)
 
 
 if __name__ == "__main__":

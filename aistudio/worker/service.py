@@ -34,6 +34,7 @@ from aistudio.worker.quarantine import (
     log_fingerprint,
 )
 from aistudio.worker.wakeup import Wakeup
+from aistudio.worker.warm import WarmRunner
 from aistudio.workspace import Workspace, WorkspaceError
 from events import EventLog, EventLogError, LogCorruptedError
 from projections.jobs import JobsView
@@ -70,9 +71,25 @@ def any_worker_alive(workspace: Workspace) -> bool:
 
 
 class Worker:
-    """Runs the commands of every project of one workspace as jobs."""
+    """Runs the commands of every project of one workspace as jobs.
 
-    def __init__(self, workspace: Workspace, max_jobs: int = 1, worker_id: str | None = None):
+    Args:
+        workspace: the workspace whose projects it serves.
+        max_jobs: how many jobs may run at once.
+        worker_id: its id (default: a new one).
+        warm: how its jobs start (:mod:`aistudio.worker.warm`). None (default): forked from a
+            warm runner that :meth:`run` starts, except with ``once`` (its jobs are pending
+            already: nothing would wait less); True: a warm runner in any case; False: a new
+            Python process per job (a cold start); a :class:`WarmRunner`: that one.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        max_jobs: int = 1,
+        worker_id: str | None = None,
+        warm: WarmRunner | bool | None = None,
+    ):
         self.workspace = workspace
         self.settings = Settings.load(workspace.settings_path)
         self.max_jobs = max(1, max_jobs)
@@ -89,6 +106,9 @@ class Worker:
         self.quarantine = Quarantine(workspace, self.worker_id)
         self._first_checked: set[str] = set()
         self._listing_error: str | None = None
+        self._warm_choice = warm
+        self.warm: WarmRunner | None = None
+        """The warm runner while :meth:`run` runs with one."""
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self) -> None:
@@ -111,6 +131,9 @@ class Worker:
         observer.start()
         self._observer = observer
         self.quarantine.sweep_stale()
+        self.warm = self._warm_runner(once)
+        if self.warm is not None:
+            self.warm.start(wake=self._wake.set)  # in the background: the loop starts at once
         restore = self._install_signal_handlers()
         enable_stack_dumps()
         logger.info("worker %s watching %s", self.worker_id, self.workspace.projects_dir)
@@ -124,6 +147,9 @@ class Worker:
         finally:
             observer.stop()
             self._shutdown()
+            if self.warm is not None:
+                self.warm.stop()  # after the jobs: they hold its "alive" pipe
+                self.warm = None
             observer.join(timeout=5)
             self._observer = None
             self._watched.clear()
@@ -132,6 +158,14 @@ class Worker:
             self._lock.release()
             lock_path.unlink(missing_ok=True)
             logger.info("worker %s stopped", self.worker_id)
+
+    def _warm_runner(self, once: bool) -> WarmRunner | None:
+        choice = self._warm_choice
+        if isinstance(choice, WarmRunner):
+            return choice
+        if choice is False or (choice is None and once):
+            return None
+        return WarmRunner()
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
@@ -162,6 +196,8 @@ class Worker:
         the others.
         """
         busy = False
+        if self.warm is not None:
+            self.warm.tend()
         listed = self._project_ids()
         for project_id in listed:
             busy |= self._serve(project_id)
@@ -326,6 +362,8 @@ class Worker:
                 continue
             if len(self.running) >= self.max_jobs:
                 return True
+            if self.warm is not None and self.warm.should_wait(job.command_type):
+                return True  # claimed once the warm runner is ready (it wakes the loop)
             lock = supervisor.claim(
                 self.workspace, projector, project_id, job.job_id, self.worker_id
             )
@@ -339,7 +377,9 @@ class Worker:
     ) -> None:
         """Start the process of a job just claimed; a job whose process cannot start fails."""
         try:
-            self.running[job_id] = supervisor.start(self.workspace, project_id, job_id, lock)
+            self.running[job_id] = supervisor.start(
+                self.workspace, project_id, job_id, lock, warm=self.warm
+            )
         except OSError as exc:
             logger.error(
                 "job %s of project %s: cannot start its process: %s", job_id, project_id, exc

@@ -21,6 +21,7 @@ from pathlib import Path
 from aistudio.worker.handlers import resolve_after_death
 from aistudio.worker.locks import HeldLock, is_held, try_lock
 from aistudio.worker.runner import command_problem
+from aistudio.worker.warm import JobProcess, WarmRunner, WarmStartError
 from aistudio.workspace import Workspace
 from events import ConcurrencyError, Event, EventLog
 from projections.catalog import ALL_PROJECTIONS
@@ -39,7 +40,7 @@ class RunningJob:
 
     project_id: str
     job_id: str
-    process: subprocess.Popen[bytes]
+    process: JobProcess
     lock: HeldLock
     log_path: Path
     started: float = field(default_factory=time.monotonic)
@@ -99,10 +100,44 @@ def claim(
     return None
 
 
-def start(workspace: Workspace, project_id: str, job_id: str, lock: HeldLock) -> RunningJob:
-    """Start the job process; it inherits the job lock, so the lock lives as long as it does."""
+def start(
+    workspace: Workspace,
+    project_id: str,
+    job_id: str,
+    lock: HeldLock,
+    warm: WarmRunner | None = None,
+) -> RunningJob:
+    """Start the job process; it inherits the job lock, so the lock lives as long as it does.
+
+    Forked from ``warm`` when it is ready (milliseconds), else a new Python process (seconds:
+    it imports torch and Lightning itself). Either way it is a process of its own, in its own
+    session, writing to the job's log file.
+    """
     log_path = workspace.job_log_path(project_id, job_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if warm is not None and warm.ready:
+        try:
+            process = warm.launch(workspace.root, project_id, job_id, lock.fd, log_path)
+        except WarmStartError as exc:
+            logger.warning(
+                "job %s: the warm runner could not start it (%s): cold start", job_id, exc
+            )
+        else:
+            logger.info("started job %s (pid %d, warm)", job_id, process.pid)
+            return RunningJob(project_id, job_id, process, lock, log_path)
+    return RunningJob(
+        project_id,
+        job_id,
+        _cold_start(workspace, project_id, job_id, lock, log_path),
+        lock,
+        log_path,
+    )
+
+
+def _cold_start(
+    workspace: Workspace, project_id: str, job_id: str, lock: HeldLock, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """``python -m aistudio.worker.runner`` for the job, holding ``lock`` (``pass_fds``)."""
     cmd = [
         sys.executable,
         "-m",
@@ -123,8 +158,8 @@ def start(workspace: Workspace, project_id: str, job_id: str, lock: HeldLock) ->
             pass_fds=(lock.fd,),
             start_new_session=True,
         )
-    logger.info("started job %s (pid %d)", job_id, process.pid)
-    return RunningJob(project_id, job_id, process, lock, log_path)
+    logger.info("started job %s (pid %d, cold)", job_id, process.pid)
+    return process
 
 
 def end_if_open(
@@ -323,7 +358,7 @@ def stop(running: RunningJob, grace_s: float = 10.0) -> None:
     _kill_leftovers(running)
 
 
-def _kill(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def _kill(process: JobProcess, sig: signal.Signals) -> None:
     """Send ``sig`` to the job's process group (its session: the job started it)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
