@@ -441,6 +441,9 @@ def train(
         f"{event.data['config']['epochs']} epochs on split {event.data['split']!r}",
         err=True,
     )
+    check = commands.resource_check(ws, project_id, event)
+    if check is not None:
+        click.echo(f"estimated: {check.estimate.summary}", err=True)
     if not wait:
         return
     job = _wait(ws, project_id, event.id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aistudio.commands.base import (
@@ -15,7 +15,7 @@ from aistudio.commands.base import (
     task_of,
 )
 from aistudio.commands.jobs import request_cancel
-from aistudio.tasks.base import ModelSpec, TaskInputError
+from aistudio.tasks.base import ModelSpec, TargetInfo, TaskInputError
 from aistudio.workspace import Workspace, new_id
 from events import (
     ConcurrencyError,
@@ -28,6 +28,7 @@ from projections.experiments import rebuild as rebuild_experiments
 
 if TYPE_CHECKING:
     from aistudio.tasks.base import Task
+    from aistudio.training.resources import ResourceCheck
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,10 @@ class TrainingPlan:
         train_images: labelled images in the split's train subset.
         val_images: labelled images in its validation subset.
         notes: things the user should know that do not stop the run (no validation images, …).
+        resources: the run's estimated memory and time on this machine, judged against its
+            memory (None when the task has no figures for the model).
+        parameters: each model of the task with its parameter count for this project's head
+            (what the run will report), for the models with measured figures.
     """
 
     experiment_id: str | None
@@ -102,6 +107,18 @@ class TrainingPlan:
     train_images: int
     val_images: int
     notes: tuple[str, ...] = ()
+    resources: ResourceCheck | None = None
+    parameters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the run cannot be started on this machine (it cannot fit in its memory)."""
+        return None if self.resources is None else self.resources.refusal
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the person starting it should know about its memory and time."""
+        return () if self.resources is None else tuple(self.resources.warnings)
 
 
 def trainable_tasks() -> list[str]:
@@ -272,6 +289,11 @@ def check_training(
     ``last`` checkpoint; it keeps its name, split and config, and only ``config["epochs"]`` (its
     previous target when absent) is taken, which must be more than the epochs it has done.
 
+    Either way the plan carries the run's estimated memory and time on this machine
+    (``resources``): a run that cannot fit in the machine's memory has a ``refusal``, which
+    :func:`request_training` raises; one that may not fit in the memory free now, or would take
+    hours, has ``warnings``.
+
     Raises:
         TrainingConfigError: the configuration is refused (``field`` names the setting).
         CommandError: anything else is (no such split, experiment, …), with a one-line reason.
@@ -296,8 +318,9 @@ def check_training(
             f"an experiment named {clean_name!r} already exists: choose another name", "name"
         )
     split_name = (split or "").strip()
-    train, val, notes = _check_split(task, dataset, split_name)
-    return TrainingPlan(None, clean_name, split_name, chosen, False, train, val, notes)
+    train, val, notes, info = _check_split(task, dataset, split_name)
+    plan = TrainingPlan(None, clean_name, split_name, chosen, False, train, val, notes)
+    return _with_resources(plan, task, info)
 
 
 def _validate_name(name: str) -> None:
@@ -307,7 +330,9 @@ def _validate_name(name: str) -> None:
         raise CommandError("must not contain control characters")
 
 
-def _check_split(task: Task, dataset: DatasetView, split: str) -> tuple[int, int, tuple[str, ...]]:
+def _check_split(
+    task: Task, dataset: DatasetView, split: str
+) -> tuple[int, int, tuple[str, ...], TargetInfo]:
     if not split:
         raise TrainingConfigError("choose the split to train on", "split")
     if split not in dataset.splits:
@@ -321,11 +346,53 @@ def _check_split(task: Task, dataset: DatasetView, split: str) -> tuple[int, int
             f"the split {split!r} {found}: training needs at least {MIN_TRAIN_IMAGES}", "split"
         )
     try:
-        task.fit_state(entries)  # what the task needs of its targets (torch-free)
+        info = task.fit_state(entries)  # what the task needs of its targets (torch-free)
     except TaskInputError as exc:
         raise TrainingConfigError(f"split {split!r}: {exc}", "split") from None
     notes = (TRAINING_NOTE_NO_VAL,) if val == 0 else ()
-    return train, val, notes
+    return train, val, notes, info
+
+
+def _with_resources(plan: TrainingPlan, task: Task, info: TargetInfo) -> TrainingPlan:
+    """``plan`` with its memory and time on this machine, and every model's parameters."""
+    from dataclasses import replace
+
+    from aistudio.training.resources import check_run, machine_facts
+
+    machine = machine_facts(str(plan.config.get("accelerator", "auto")))
+    resources = check_run(task, plan.config, plan.train_images, plan.val_images, info, machine)
+    counts = {m.name: task.parameter_count(m.name, info) for m in task.models}
+    parameters = {name: n for name, n in counts.items() if n is not None}
+    return replace(
+        plan,
+        resources=resources if resources.estimate.peak_bytes is not None else None,
+        parameters=parameters,
+    )
+
+
+def resource_check(
+    workspace: Workspace, project_id: str, command: Event | dict[str, Any]
+) -> ResourceCheck | None:
+    """The memory and time on this machine of a ``TrainingRequested`` (its event or data), as
+    the form shows them before it is started (None: no figures for its model, or its split is
+    gone)."""
+    from aistudio.training.resources import check_run, machine_facts
+
+    data = command.data if isinstance(command, Event) else command
+    task = task_of(project_task(workspace, project_id))
+    dataset = rebuild_dataset(events_of(workspace, project_id))
+    split = str(data.get("split", ""))
+    if split not in dataset.splits:
+        return None
+    train, val, entries = _split_counts(dataset, split, task)
+    try:
+        info = task.fit_state(entries)
+    except TaskInputError:
+        return None
+    config = data.get("config") or {}
+    machine = machine_facts(str(config.get("accelerator", "auto")))
+    check = check_run(task, config, train, val, info, machine)
+    return check if check.estimate.peak_bytes is not None else None
 
 
 def _check_resume(
@@ -361,8 +428,9 @@ def _check_resume(
             "epochs",
         )
     chosen = check_config_for_task(task, {**entry.config, "epochs": epochs})
-    train, val, notes = _check_split(task, dataset, entry.split)
-    return TrainingPlan(experiment_id, entry.name, entry.split, chosen, True, train, val, notes)
+    train, val, notes, info = _check_split(task, dataset, entry.split)
+    plan = TrainingPlan(experiment_id, entry.name, entry.split, chosen, True, train, val, notes)
+    return _with_resources(plan, task, info)
 
 
 def request_training(
@@ -377,6 +445,10 @@ def request_training(
     experiments: ExperimentsView | None = None,
 ) -> Event:
     """Check a training request (see :func:`check_training`) and append ``TrainingRequested``.
+
+    A run whose estimated memory exceeds what this machine can give it is refused
+    (:class:`TrainingConfigError` saying what to change); the warnings of its plan (memory that
+    is not free now, hours of training) are logged.
 
     A new experiment gets a fresh ``exp-`` id; a resume names the experiment it continues. The
     append insists on the log's seq the checks saw (``expected_seq``), so that two clicks on
@@ -421,7 +493,9 @@ def request_training(
             "config": plan.config,
             "resume": plan.resume,
         }
-        for note in plan.notes:
+        if plan.refusal is not None:
+            raise TrainingConfigError(plan.refusal, "image_size")  # or the batch size
+        for note in (*plan.notes, *plan.warnings):
             logger.warning("%s: %s", plan.name, note)
         try:
             return append_event(

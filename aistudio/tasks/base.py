@@ -46,6 +46,77 @@ class ModelSpec:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class ModelCost:
+    """What training one model costs on the machine its figures were measured on (torch-free).
+
+    Measured by ``python -m bench resources`` (see :mod:`aistudio.tasks.costs`, which holds the
+    table and says when and where): a training step at ``batch`` images of ``S`` px holds
+    ``fixed_mb + per_image_mb * batch * (S / S0)**2`` MB more than the process before its model
+    (weights, gradients, optimizer state; the activations kept for backward), and takes
+    ``step_ms + train_ms * batch * (S / S0)**2`` ms; a validation image takes ``eval_ms * (S /
+    S0)**2`` ms. S0 is :data:`aistudio.tasks.costs.REFERENCE_SIZE`.
+
+    Attributes:
+        fixed_mb: memory of a run whatever its batch (MB, 10**6 bytes).
+        per_image_mb: memory per image of a batch at S0 px (MB).
+        step_ms: time of a step whatever its batch (the optimizer; ms).
+        train_ms: training time per image at S0 px (ms).
+        eval_ms: validation time per image at S0 px (ms).
+        params_base: parameters of the network with a head of no output (exact).
+        params_per_output: parameters each head output adds (exact).
+    """
+
+    fixed_mb: float
+    per_image_mb: float
+    step_ms: float
+    train_ms: float
+    eval_ms: float
+    params_base: int
+    params_per_output: int
+
+    @staticmethod
+    def _scale(size: int) -> float:
+        from aistudio.tasks.costs import REFERENCE_SIZE
+
+        return (size / REFERENCE_SIZE) ** 2
+
+    def step_memory_mb(self, size: int, batch: int) -> float:
+        """MB a training step of ``batch`` images of ``size`` px holds over the bare process."""
+        return self.fixed_mb + self.per_image_mb * batch * self._scale(size)
+
+    def step_seconds(self, size: int, batch: int) -> float:
+        """Seconds of one training step of ``batch`` images of ``size`` px."""
+        return (self.step_ms + self.train_ms * batch * self._scale(size)) / 1000.0
+
+    def eval_seconds(self, size: int, images: int) -> float:
+        """Seconds to validate ``images`` images of ``size`` px."""
+        return self.eval_ms * images * self._scale(size) / 1000.0
+
+    def parameters(self, outputs: int) -> int:
+        """The network's parameters with a head of ``outputs`` outputs."""
+        return self.params_base + self.params_per_output * outputs
+
+
+@dataclass(frozen=True)
+class TrainingCost:
+    """What training a configuration costs, from the measured table (see :class:`ModelCost`).
+
+    Attributes:
+        memory_bytes: memory a training step holds over the bare job process (model, optimizer
+            state, the batch's activations).
+        batch_bytes: the part of ``memory_bytes`` that grows with the batch (activations).
+        epoch_s: seconds of one epoch (its steps and its validation) on the threads the table
+            was measured with (:data:`aistudio.tasks.costs.REFERENCE_THREADS`).
+        parameters: the network's parameters with this run's head.
+    """
+
+    memory_bytes: int
+    batch_bytes: int
+    epoch_s: float
+    parameters: int
+
+
 class TaskOptions(BaseModel):
     """Base of a task's own settings (``TrainingConfig.task_options``)."""
 
@@ -186,6 +257,53 @@ class Task(ABC):
         """The task's options parsed and checked (pydantic ValidationError otherwise)."""
         return self.options_model.model_validate(options)
 
+    def model_cost(self, model: str) -> ModelCost | None:
+        """The measured cost of training ``model`` (:mod:`aistudio.tasks.costs`); None for a
+        model without figures."""
+        from aistudio.tasks.costs import MODEL_COSTS
+
+        self.model_spec(model)
+        return MODEL_COSTS.get(model)
+
+    def parameter_count(self, model: str, info: TargetInfo) -> int | None:
+        """The parameters of ``model`` with this task's head for ``info`` (exactly what the
+        built network counts); None for a model without figures."""
+        cost = self.model_cost(model)
+        return None if cost is None else cost.parameters(self.head_outputs(info))
+
+    def training_cost(
+        self,
+        model: str,
+        image_size: int,
+        batch_size: int,
+        train_images: int,
+        val_images: int,
+        info: TargetInfo,
+    ) -> TrainingCost | None:
+        """Memory of a training step and time of an epoch of ``model`` (torch-free), from the
+        measured table: steps of ``batch_size`` images of ``image_size`` px over
+        ``train_images``, then ``val_images`` validated. None for a model without figures.
+
+        A task whose cost does not follow its model's table (say, targets that cost memory of
+        their own) overrides this.
+        """
+        cost = self.model_cost(model)
+        if cost is None:
+            return None
+        batch = max(1, min(batch_size, max(train_images, 1)))
+        steps = max(1, -(-train_images // batch))
+        total_mb = cost.step_memory_mb(image_size, batch)
+        batch_mb = total_mb - cost.fixed_mb
+        epoch_s = steps * cost.step_seconds(image_size, batch) + cost.eval_seconds(
+            image_size, val_images
+        )
+        return TrainingCost(
+            memory_bytes=int(total_mb * 1e6),
+            batch_bytes=int(batch_mb * 1e6),
+            epoch_s=epoch_s,
+            parameters=cost.parameters(self.head_outputs(info)),
+        )
+
     @abstractmethod
     def accepts(self, entry: ImageEntry) -> bool:
         """Whether the image carries what this task learns from (a label, a value, boxes…)."""
@@ -203,6 +321,11 @@ class Task(ABC):
         Raises:
             TaskInputError: the annotations cannot be trained on (the message says why).
         """
+
+    def head_outputs(self, info: TargetInfo) -> int:
+        """How many outputs the network's head has for these targets (one per class here;
+        a task that predicts something else says so)."""
+        return len(info.classes)
 
     def class_counts(self, entries: Sequence[ImageEntry], info: TargetInfo) -> list[int]:
         """How many times each class of ``info.classes`` occurs in ``entries`` (class weights)."""

@@ -31,6 +31,7 @@ from torchvision.transforms import v2
 
 from aistudio.datasets.images import exif_orientation, orient, to_rgb
 from aistudio.tasks.base import TargetInfo, Task, Transform
+from aistudio.training.resources import CACHE_BUDGET_BYTES, LOADER_PREFETCH
 from events.schemas.training import Augmentations
 from projections.dataset import DatasetView, ImageEntry
 
@@ -38,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-CACHE_BUDGET_BYTES = 1 << 30
-"""Decoded images of a run are kept in memory when they take at most this many bytes."""
 RANDOM_CROP_SCALE: tuple[float, float] = (0.5, 1.0)
 """Area range of ``random_resized_crop`` (torchvision's 0.08 is too harsh for small images)."""
 
@@ -388,7 +387,7 @@ class TrainingDataModule(pl.LightningDataModule):
             persistent_workers=workers > 0,
             worker_init_fn=LoaderWorkerInit(self._rank()) if workers > 0 else None,
             pin_memory=self.pin_memory,
-            prefetch_factor=4 if workers > 0 else None,
+            prefetch_factor=LOADER_PREFETCH if workers > 0 else None,
             collate_fn=self.task.collate if self.task is not None else None,
         )
 

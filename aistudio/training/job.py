@@ -1,13 +1,17 @@
 """The ``TrainingRequested`` job: train one experiment on one split, or resume it.
 
 Flow: read the project's task and dataset from the log; check the config against the task and
-this machine; build the targets of the split's train and val images (the target information of
-a resumed run comes from its checkpoint); decode the images into memory when they fit; seed;
-build the model, the trainer and the event callback; fit (from ``last.ckpt`` when resuming).
+this machine; estimate the run's memory and time and refuse, before anything is allocated, a
+run that cannot fit in the memory free now (:mod:`aistudio.training.resources`); build the
+targets of the split's train and val images (the target information of a resumed run comes from
+its checkpoint); then, under a :class:`~aistudio.training.resources.RunGuard` (cancel and
+memory, inside steps too), decode the images into memory when they fit; seed; build the model,
+the trainer and the event callback; fit (from ``last.ckpt`` when resuming).
 Progress, epochs and checkpoints are appended while it runs (facts, see
 :mod:`aistudio.training.callbacks`); the returned result carries ``TrainingCompleted``, which the
 runner appends with ``JobSucceeded``. A cancelled run raises :class:`JobCancelledError`; bad
-input raises :class:`JobInputError` with a one-line reason.
+input, and a run the guard stopped because memory was running out, raise
+:class:`JobInputError` with a one-line reason (``JobFailed(bad_input)``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from aistudio.tasks.base import TargetInfo, Task, TaskInputError, TaskOptions
 from aistudio.training.config import ConfigError, augmentations_of, check_config
+from aistudio.training.resources import (
+    GuardFacts,
+    MemoryLimitError,
+    ResourceCheck,
+    RunGuard,
+    check_run,
+    machine_facts,
+)
 from aistudio.worker.context import JobCancelledError, JobContext, JobInputError, JobResult
 from events.schemas.training import TrainingRequested
 from projections.dataset import DatasetView
@@ -67,6 +79,9 @@ class _Run:
     start_epoch: int = 0
     best: dict[str, Any] | None = None
     """``CheckpointSaved`` data of the experiment's best checkpoint so far (a resumed run)."""
+    resources: ResourceCheck | None = None
+    """The run's estimated memory and time, checked against the machine before anything was
+    allocated."""
 
 
 def run_training(ctx: JobContext) -> JobResult:
@@ -80,9 +95,45 @@ def run_training(ctx: JobContext) -> JobResult:
     started = time.monotonic()
     try:
         run = _prepare(ctx)
-        return _fit(ctx, run, started)
-    except (TaskInputError, ConfigError) as exc:
+        with _guard(ctx, run) as guard:
+            return _fit(ctx, run, started, guard)
+    except (TaskInputError, ConfigError, MemoryLimitError) as exc:
         raise JobInputError(str(exc)) from None
+
+
+def _guard(ctx: JobContext, run: _Run) -> RunGuard:
+    """The guard of this run: cancel and memory, inside steps too when it is one process (the
+    processes of a DDP run must stop at the same batch: they stop cooperatively)."""
+    single = run.devices.devices == 1
+    config = run.command.config
+    return RunGuard(
+        ctx.job_id,
+        ctx.log,
+        GuardFacts(image_size=config.image_size, batch_size=config.batch_size),
+        hooks=single,
+        interrupt=single,
+    )
+
+
+def _check_resources(
+    ctx: JobContext,
+    task: Task,
+    command: TrainingRequested,
+    devices: DevicePlan,
+    counts: tuple[int, int],
+    info: TargetInfo,
+) -> ResourceCheck:
+    """The run's estimate against the memory free now; refused (before anything is allocated)
+    when it cannot fit."""
+    machine = machine_facts(devices.accelerator, devices.threads or None)
+    check = check_run(task, command.config, counts[0], counts[1], info, machine)
+    problem = check.refusal_now
+    if problem is not None:
+        raise JobInputError(problem)
+    if check.estimate.peak_bytes is not None:
+        logger.info("estimate: %s", check.estimate.summary)
+        ctx.progress(0, None, f"preparing: estimated {check.estimate.summary}", force=True)
+    return check
 
 
 def _prepare(ctx: JobContext) -> _Run:
@@ -117,6 +168,8 @@ def _prepare(ctx: JobContext) -> _Run:
                 f"training needs at least {MIN_TRAIN_IMAGES}"
             )
         info = task.fit_state(entries["train"])
+    counts = (len(entries["train"]), len(entries["val"]))
+    resources = _check_resources(ctx, task, command, devices, counts, info)
 
     def image_path(sha: str, ext: str) -> Path:
         return ctx.workspace.image_path(ctx.project_id, sha, ext)
@@ -142,6 +195,7 @@ def _prepare(ctx: JobContext) -> _Run:
         ckpt_path=ckpt_path,
         start_epoch=start_epoch,
         best=bests[-1] if bests else None,
+        resources=resources,
     )
 
 
@@ -191,7 +245,7 @@ def _resume_point(
     return last, target_info_of(meta), done
 
 
-def _fit(ctx: JobContext, run: _Run, started: float) -> JobResult:
+def _fit(ctx: JobContext, run: _Run, started: float, guard: RunGuard) -> JobResult:
     from aistudio.training.callbacks import EventCallback, RunInfo
     from aistudio.training.data import TrainingDataModule
     from aistudio.training.module import TrainingModule
@@ -212,10 +266,13 @@ def _fit(ctx: JobContext, run: _Run, started: float) -> JobResult:
     total = len(run.train) + len(run.val)
 
     def decoding(done: int, _total: int) -> None:
+        guard.check()
         ctx.check_cancelled()
-        ctx.progress(0, None, f"preparing: decoding images {done}/{total}")
+        with guard.deferred():
+            ctx.progress(0, None, f"preparing: decoding images {done}/{total}")
 
     datamodule.decode(on_progress=decoding)
+    guard.check()
     ctx.check_cancelled()
     seed_everything(config.seed)
     has_val = len(run.val) > 0
@@ -240,9 +297,11 @@ def _fit(ctx: JobContext, run: _Run, started: float) -> JobResult:
         last_path=ctx.workspace.checkpoint_path(ctx.project_id, exp, "last"),
         best_path=ctx.workspace.checkpoint_path(ctx.project_id, exp, "best"),
         patience=config.early_stopping_patience,
+        estimate=run.resources.estimate if run.resources is not None else None,
     )
     root = ctx.workspace.experiment_dir(ctx.project_id, exp)
-    trainer = build_trainer(config, run.devices, [EventCallback(ctx, info)], root, has_val)
+    callback = EventCallback(ctx, info, guard)
+    trainer = build_trainer(config, run.devices, [callback], root, has_val)
     fit_from = ctx.log.last_seq()
     logger.info(
         "training %s: %s on %d/%d images, %s, images %s",
@@ -254,6 +313,7 @@ def _fit(ctx: JobContext, run: _Run, started: float) -> JobResult:
         "cached in memory" if datamodule.cached else "decoded every epoch",
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=run.ckpt_path, weights_only=True)
+    guard.check()  # a stop the processes of a DDP run agreed on
     return _outcome(ctx, run, module.monitor_name, fit_from, started)
 
 

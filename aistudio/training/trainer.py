@@ -24,15 +24,25 @@ from events.schemas.training import TrainingConfig
 logger = logging.getLogger(__name__)
 
 
+PRECISION_WORDS: dict[str, str] = {
+    "32": "32-bit precision",
+    "16-mixed": "16-bit mixed precision",
+    "bf16-mixed": "bf16 mixed precision",
+}
+"""How a run's precision reads in its device description (``TrainingStarted.device``)."""
+
+
 @dataclass(frozen=True)
 class DevicePlan:
-    """Where a run trains: Lightning's accelerator, device count, strategy, and in words."""
+    """Where a run trains: Lightning's accelerator, device count, strategy, and in words
+    (``cpu (2 threads), 32-bit precision``); ``threads``: the CPU threads torch uses."""
 
     accelerator: str
     devices: int
     strategy: str
     precision: str
     description: str
+    threads: int = 0
 
 
 def plan_devices(config: TrainingConfig) -> DevicePlan:
@@ -59,7 +69,10 @@ def plan_devices(config: TrainingConfig) -> DevicePlan:
         if precision == "16-mixed":
             raise ConfigError("precision 16-mixed needs a GPU; on the CPU use 32 or bf16-mixed")
         threads = torch.get_num_threads()
-        return DevicePlan("cpu", 1, "auto", precision, f"cpu ({threads} threads), {precision}")
+        words = PRECISION_WORDS.get(precision, precision)
+        return DevicePlan("cpu", 1, "auto", precision, f"cpu ({threads} threads), {words}", threads)
+    words = PRECISION_WORDS.get(precision, precision)
+    threads = torch.get_num_threads()
     devices = gpus if config.devices == "auto" else int(config.devices)
     if devices > gpus:
         raise ConfigError(f"devices {devices}: this machine has only {gpus} GPU(s)")
@@ -67,8 +80,10 @@ def plan_devices(config: TrainingConfig) -> DevicePlan:
         raise ConfigError("precision bf16-mixed: this GPU does not support bfloat16; use 16-mixed")
     if devices == 1:
         name = torch.cuda.get_device_name(0)
-        return DevicePlan("gpu", 1, "auto", precision, f"cuda:0 {name}, {precision}"[:100])
-    return DevicePlan("gpu", devices, "ddp_fork", precision, f"{devices}x cuda (DDP), {precision}")
+        return DevicePlan("gpu", 1, "auto", precision, f"cuda:0 {name}, {words}"[:100], threads)
+    return DevicePlan(
+        "gpu", devices, "ddp_fork", precision, f"{devices}x cuda (DDP), {words}", threads
+    )
 
 
 def seed_everything(seed: int) -> None:

@@ -6,6 +6,7 @@ No torch: the commands only validate and append (the job is tested with the trai
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from aistudio import commands
 from aistudio.commands import CommandError, TrainingConfigError
+from aistudio.commands.training import resource_check
 from aistudio.workspace import Workspace
 from events import Event, EventLog
 from events.schemas.training import TrainingConfig
@@ -451,3 +453,108 @@ def test_submit_goes_through_the_training_checks(workspace: Workspace, project: 
     good = {**bad, "config": tiny()}
     event = commands.submit(workspace, project, "TrainingRequested", good)
     assert event.type == "TrainingRequested" and event.data["config"]["model"] == "resnet18"
+
+
+# ---------------------------------------------------------------------- memory and time
+ISSUE_MACHINE_MB = "23000"
+"""The 2-core machine of issue 11 had 23 GB."""
+
+
+def test_the_plan_says_what_the_run_will_take(workspace: Workspace, project: str) -> None:
+    from aistudio.tasks.base import TargetInfo
+    from aistudio.tasks.registry import get_task
+
+    plan = commands.check_training(workspace, project, "x", "default", tiny(image_size=64))
+    assert plan.resources is not None and plan.refusal is None
+    summary = plan.resources.estimate.summary
+    assert re.fullmatch(
+        r"about [\d.]+ GB, about \d+ (s|min) per epoch on this machine \(cpu, \d+ threads?\)",
+        summary,
+    ), summary
+    task = get_task("classification")
+    info = TargetInfo(classes=list(CLASSES))
+    assert plan.parameters["resnet18"] == task.parameter_count("resnet18", info)
+    assert plan.resources.estimate.parameters == plan.parameters["resnet18"]
+    assert set(plan.parameters) == {m.name for m in task.models}
+    # What the CLI prints after appending: the same estimate, from the command itself.
+    event = commands.request_training(workspace, project, "x", "default", tiny(image_size=64))
+    again = resource_check(workspace, project, event)
+    assert again is not None and again.estimate.summary == summary
+    bigger = commands.check_training(workspace, project, "y", "default", tiny(image_size=128))
+    assert bigger.resources is not None
+    assert (bigger.resources.estimate.peak_bytes or 0) > (plan.resources.estimate.peak_bytes or 0)
+
+
+@pytest.fixture
+def big_project(workspace: Workspace) -> str:
+    """A classification project of 100 labelled images (60 to train on: whole batches of 32)."""
+    project_id = make_project(workspace, "Many pets", "classification")
+    add_images(workspace, project_id, 100)
+    commands.create_split(workspace, project_id, "default", 0.6, 0.2, 0.2)
+    return project_id
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_and_says_what_to_change(
+    workspace: Workspace, big_project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = big_project
+    monkeypatch.setenv("AISTUDIO_MEMORY_LIMIT_MB", ISSUE_MACHINE_MB)
+    huge = tiny(image_size=1024, batch_size=32)
+    plan = commands.check_training(workspace, project, "x", "default", huge)
+    assert plan.refusal is not None  # the form shows it, and Start is disabled
+    before = log_size(workspace, project)
+    with pytest.raises(TrainingConfigError, match="more than this machine can give it") as info:
+        commands.request_training(workspace, project, "huge", "default", huge)
+    assert "choose a smaller image size (now 1024 px) or batch size (now 32)" in str(info.value)
+    with pytest.raises(CommandError, match="more than this machine can give it"):
+        commands.submit(
+            workspace,
+            project,
+            "TrainingRequested",
+            {"experiment_id": "exp-0badcafe", "name": "s", "split": "default", "config": huge},
+        )
+    assert log_size(workspace, project) == before
+    fine = commands.request_training(workspace, project, "fine", "default", tiny())
+    assert fine.type == "TrainingRequested"
+
+
+def test_the_cli_refuses_a_run_that_cannot_fit_with_exit_2(
+    workspace: Workspace, big_project: str
+) -> None:
+    project = big_project
+    env = {**os.environ, "AISTUDIO_MEMORY_LIMIT_MB": ISSUE_MACHINE_MB}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aistudio.cli",
+            "train",
+            project,
+            "--workspace",
+            str(workspace.root),
+            "--image-size",
+            "1024",
+            "--batch-size",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "more than this machine can give it" in result.stderr
+    assert "batch size (now 32)" in result.stderr
+
+
+def test_a_run_of_hours_is_announced_but_allowed(workspace: Workspace, project: str) -> None:
+    plan = commands.check_training(
+        workspace, project, "x", "default", tiny(image_size=512, epochs=5000)
+    )
+    assert plan.refusal is None
+    assert any("5000 epochs would take about" in w for w in plan.warnings), plan.warnings
+    event = commands.request_training(
+        workspace, project, "long", "default", tiny(image_size=512, epochs=5000)
+    )
+    assert event.type == "TrainingRequested"

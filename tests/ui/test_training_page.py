@@ -7,12 +7,14 @@ EpochCompleted, CheckpointSaved, …) and call the page's callbacks and function
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime
 from types import ModuleType
 from typing import Any
 
 import dash
+import dash_bootstrap_components as dbc
 import pytest
 from dash.exceptions import PreventUpdate
 
@@ -24,7 +26,13 @@ from tests.ui.layout_tree import components as walk
 from tests.ui.layout_tree import find, has
 from tests.ui.layout_tree import rendered_text as text
 from ui.components.training_charts import checkpoint_figure
-from ui.components.training_form import CHECKED, CONTROL_IDS, CONTROL_KEYS, OPTION_TYPE
+from ui.components.training_form import (
+    CHECKED,
+    CONTROL_IDS,
+    CONTROL_KEYS,
+    OPTION_TYPE,
+    parameters_text,
+)
 from ui.components.training_runs import config_differences, format_duration
 from ui.state import AppState
 
@@ -98,7 +106,13 @@ class Job:
     def append(self, type: str, data: dict[str, Any], actor: str = "job") -> None:
         self.log.append(type, data, actor=actor, causation=self.job)
 
-    def start(self, start_epoch: int = 0, weights: str | None = None) -> None:
+    def start(
+        self,
+        start_epoch: int = 0,
+        weights: str | None = None,
+        parameters: int = 11_181_642,
+        device: str = "cpu",
+    ) -> None:
         claim = {"job_id": self.job, "command_type": "TrainingRequested", "worker_id": "w"}
         self.append("JobClaimed", claim | {"host": "h", "pid": 1}, actor="worker")
         self.append("JobStarted", {"job_id": self.job, "pid": 2})
@@ -110,8 +124,8 @@ class Job:
                 "epochs": self.epochs,
                 "train_images": 12,
                 "val_images": 4,
-                "parameters": 11_181_642,
-                "device": "cpu",
+                "parameters": parameters,
+                "device": device,
                 "weights": weights or "from scratch: no ImageNet weights in the local torch cache",
             },
         )
@@ -325,6 +339,55 @@ def test_defaults_and_use_settings_fill_the_form(
     assert defaults["lr"] == commands.default_training_config("classification")["lr"]
     with pytest.raises(PreventUpdate):
         page.form_fill("train-defaults", 0, None, project)
+
+
+def test_the_form_shows_what_the_run_will_take_and_warns(
+    page: ModuleType, project: str, ui_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AISTUDIO_MEMORY_LIMIT_MB", raising=False)
+    values = form_values(page.layout(project_id=project))
+    ok = feedback(page, project, values)
+    line = text(ok["estimate"])
+    assert re.match(
+        r"About [\d.]+ GB, about \d+ (s|min) per epoch on this machine \(cpu, \d+ threads?\)\.",
+        line,
+    ), line
+    assert "job process" in line and "model and batch" in line  # why, in the line's tooltip
+    assert not ok["disabled"] and not any(isinstance(c, dbc.Alert) for c in walk(ok["estimate"]))
+    changed = feedback(page, project, values | {"image_size": 4 * values["image_size"]})
+    assert text(changed["estimate"]) != line  # it follows the settings
+
+    # The parameters the form shows are those the run will report, in the same words.
+    plan = commands.check_training(ui_workspace, project, "x", "default", {"model": "resnet18"})
+    count = plan.parameters["resnet18"]
+    resnet = feedback(page, project, values | {"model": "resnet18"})
+    assert f"{parameters_text(count)} parameters" in text(resnet["help"])
+    menu = {o["value"]: o["label"] for o in resnet["models"]}
+    assert menu["resnet18"] == f"ResNet-18 · {parameters_text(count)}"
+    command = request(ui_workspace, project, "Counted")
+    Job(ui_workspace, project, command).start(parameters=count, device="cpu (2 threads), 32")
+    facts = text(render(page, project, command.data["experiment_id"])["facts"])
+    assert f"{parameters_text(count)} parameters" in facts
+    assert "cpu (2 threads), 32-bit precision" in facts  # a run recorded before the words
+
+    # On the 23 GB machine of issue 11, 1024 px at batch 32 cannot start, and the form says why.
+    many = str(commands.create_project(ui_workspace, "Many", "classification").data["project_id"])
+    add_images(ui_workspace, many, 100)
+    commands.create_split(ui_workspace, many, "default", 0.6, 0.2, 0.2)
+    monkeypatch.setenv("AISTUDIO_MEMORY_LIMIT_MB", "23000")
+    wide = form_values(page.layout(project_id=many))
+    huge = feedback(page, many, wide | {"image_size": 1024, "batch_size": 32})
+    (alert,) = [c for c in walk(huge["estimate"]) if isinstance(c, dbc.Alert)]
+    assert alert.color == "danger" and huge["disabled"]
+    assert "more than this machine can give it" in text(alert)
+    assert "smaller image size (now 1024 px) or batch size (now 32)" in text(alert)
+    assert "fits (about" in text(alert)
+
+    # Hours of training: a warning; Start stays possible.
+    long_run = feedback(page, project, values | {"image_size": 512, "epochs": 10000})
+    (warning,) = [c for c in walk(long_run["estimate"]) if isinstance(c, dbc.Alert)]
+    assert warning.color == "warning" and not long_run["disabled"]
+    assert "10000 epochs would take about" in text(warning)
 
 
 # ---------------------------------------------------------------------- live experiments

@@ -153,8 +153,9 @@ class FormCheck:
 
     @property
     def ok(self) -> bool:
-        """Whether Start may append this request."""
-        return not self.errors and self.plan is not None
+        """Whether Start may append this request (a run that cannot fit in the machine's
+        memory may not: the command refuses it)."""
+        return not self.errors and self.plan is not None and self.plan.refusal is None
 
 
 # ---------------------------------------------------------------------- values <-> config
@@ -341,19 +342,87 @@ def plan_summary(plan: TrainingPlan) -> str:
     )
 
 
-# ---------------------------------------------------------------------- models
-def model_label(spec: ModelSpec) -> str:
-    """``ResNet-18 · 11.7 M`` for the model menu."""
-    return f"{spec.title} · {spec.parameters_m:g} M"
-
-
-def model_help(spec: ModelSpec | None) -> list[Component]:
-    """The line under the model menu: size, smallest image size, and the model's note."""
-    if spec is None:
+def resource_parts(plan: TrainingPlan | None) -> list[Component]:
+    """The run's estimate under the settings (``about 1.4 GB, about 3 min per epoch on this
+    machine (cpu, 2 threads)``), and an alert when it cannot fit in the machine's memory (Start
+    is then disabled: the command refuses it), may not fit in the memory free now, or would
+    take hours (a warning: it can still be started)."""
+    resources = plan.resources if plan is not None else None
+    if plan is None or resources is None:
         return []
     parts: list[Component] = [
+        html.Div(
+            [
+                html.I(className="bi bi-speedometer me-1"),
+                _sentence(resources.estimate.summary),
+            ],
+            className="train-estimate-line text-body-secondary",
+            title="Estimated from measured figures of this model: "
+            + ", ".join(f"{name} {_gb(size)}" for name, size in resources.estimate.parts),
+        )
+    ]
+    if plan.refusal is not None:
+        parts.append(
+            dbc.Alert(
+                [html.I(className="bi bi-x-octagon me-2"), _sentence(plan.refusal)],
+                color="danger",
+                className="small py-2 px-3 mt-2 mb-0 train-estimate-alert",
+            )
+        )
+    elif plan.warnings:
+        parts.append(
+            dbc.Alert(
+                [html.I(className="bi bi-exclamation-triangle me-2")]
+                + [html.Div(_sentence(w)) for w in plan.warnings],
+                color="warning",
+                className="small py-2 px-3 mt-2 mb-0 train-estimate-alert",
+            )
+        )
+    return parts
+
+
+def _gb(size_bytes: int) -> str:
+    """``1.4 GB`` or, under a tenth of one, ``27 MB`` (2**30 and 2**20 bytes, as the estimate)."""
+    if size_bytes < (1 << 30) // 10:
+        return f"{max(1, round(size_bytes / (1 << 20)))} MB"
+    return f"{size_bytes / (1 << 30):.1f} GB"
+
+
+# ---------------------------------------------------------------------- models
+def parameters_text(count: int) -> str:
+    """``11.18 M``: a parameter count as the form and the run's facts both show it."""
+    return f"{count / 1e6:.2f} M"
+
+
+def model_label(spec: ModelSpec, parameters: int | None = None) -> str:
+    """``ResNet-18 · 11.18 M`` for the model menu: the parameters with this project's head when
+    known (``parameters``, as the run will count them), else torchvision's published count."""
+    count = parameters_text(parameters) if parameters else f"{spec.parameters_m:g} M"
+    return f"{spec.title} · {count}"
+
+
+def model_options(models: Any, parameters: dict[str, int] | None = None) -> list[dict[str, str]]:
+    """The model menu's options (``parameters``: counts with this project's head, by model)."""
+    counts = parameters or {}
+    return [{"label": model_label(m, counts.get(m.name)), "value": m.name} for m in models]
+
+
+def model_help(spec: ModelSpec | None, parameters: int | None = None) -> list[Component]:
+    """The line under the model menu: size, smallest image size, and the model's note.
+
+    ``parameters``: the count with this project's head (what the run reports); without it, the
+    count torchvision publishes for the model with its ImageNet head.
+    """
+    if spec is None:
+        return []
+    size = (
+        f"{parameters_text(parameters)} parameters"
+        if parameters
+        else f"{spec.parameters_m:g} M parameters (with an ImageNet head)"
+    )
+    parts: list[Component] = [
         html.Span(
-            [html.I(className="bi bi-cpu me-1"), f"{spec.parameters_m:g} M parameters"],
+            [html.I(className="bi bi-cpu me-1"), size],
             className="me-2 text-nowrap",
         ),
         html.Span(

@@ -21,7 +21,10 @@ from ui.components.sidebar import project_page_path
 from ui.components.time_travel import when_text
 from ui.components.timefmt import parse_ts
 from ui.components.training_charts import COMPARE_COLORS, checkpoint_figure
+from ui.components.training_form import PRECISIONS, parameters_text
 
+PRECISION_WORDS: dict[str, str] = {value: f"{label} precision" for value, label in PRECISIONS}
+"""``32`` → ``32-bit precision``: a run's precision as the form's precision menu names it."""
 # status -> (label, Bootstrap colour, icon)
 STATUS_STYLES: dict[str, tuple[str, str, str]] = {
     "queued": ("Queued", "secondary", "hourglass-split"),
@@ -393,6 +396,14 @@ def _fact(icon: str, text: str, title: str | None = None) -> html.Span:
     )
 
 
+def device_text(device: str) -> str:
+    """A run's device in words: ``cpu (2 threads), 32-bit precision``. Runs recorded before the
+    job wrote the precision in words (``cpu (2 threads), 32``) read the same."""
+    head, sep, precision = device.rpartition(", ")
+    words = PRECISION_WORDS.get(precision.strip())
+    return f"{head}{sep}{words}" if sep and words else device
+
+
 def facts_row(entry: ExperimentEntry) -> Component:
     """Model, size, device, images, and the main settings, in one line of small facts."""
     config = entry.config
@@ -404,9 +415,9 @@ def facts_row(entry: ExperimentEntry) -> Component:
         _fact("speedometer2", f"{config.get('optimizer', '?')} lr {config.get('lr', '?')}"),
     ]
     if entry.parameters:
-        facts.append(_fact("boxes", f"{entry.parameters / 1e6:.2f} M parameters"))
+        facts.append(_fact("boxes", f"{parameters_text(entry.parameters)} parameters"))
     if entry.device:
-        facts.append(_fact("motherboard", entry.device, "device"))
+        facts.append(_fact("motherboard", device_text(entry.device), "device"))
     if entry.train_images is not None:
         val = f", {entry.val_images} val" if entry.val_images else ", no validation"
         facts.append(_fact("images", f"{entry.train_images} train{val}"))
