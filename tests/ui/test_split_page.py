@@ -341,3 +341,12 @@ def test_time_travel_shows_the_splits_of_then_read_only(page: ModuleType, digits
     assert not by_id(now, "time-travel-banner")
     assert "No event #999" in text_of(page.layout(project_id=digits, at="999"))
     assert len(by_id(page.layout(project_id=digits, at="nonsense"), "split-create")) == 1
+
+
+def test_the_dataset_fingerprint_survives_the_browser(page: ModuleType, digits: str) -> None:
+    """The fingerprint goes to the browser and comes back as JSON: tuples inside it came back
+    as lists, never equal, and an idle Split tab redrew its list and preview every second."""
+    import json
+
+    fingerprint = page.dataset_fingerprint(page.get_state().view(digits, "dataset"))
+    assert json.loads(json.dumps(fingerprint)) == fingerprint

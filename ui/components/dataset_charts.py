@@ -8,6 +8,7 @@ that the browser receives a few dozen bars, not 100,000 numbers.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -42,6 +43,33 @@ def histogram_figure(
     two_lines = "<br>" in str(figure.layout.title.text or "")
     figure.update_layout(margin={"l": 8, "r": 16, "t": 56 if two_lines else 36, "b": 32})
     return figure
+
+
+def placeholder_figure(dataset: DatasetView, task: str) -> dict[str, Any]:
+    """What the histogram's graph holds until its callback draws it in the browser's theme: no
+    bars, no template, the height the histogram will have (so nothing moves when it comes).
+
+    The layout cannot know the theme (the browser keeps it), so a histogram drawn there was
+    drawn again at once by the callback: twice the work on the server and in the browser.
+    """
+    if dataset.images and ui_task(task).histogram == "values":
+        height = 300
+    elif dataset.images and dataset.classes:
+        height = _height(len(_shown_classes(dataset)[0]))
+    else:
+        height = 260
+    hidden = {"visible": False}
+    return {
+        "data": [],
+        "layout": {
+            "height": height,
+            "xaxis": hidden,
+            "yaxis": hidden,
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "margin": {"l": 8, "r": 16, "t": 36, "b": 32},
+        },
+    }
 
 
 def _count(dataset: DatasetView, name: str) -> int:

@@ -55,6 +55,10 @@ _MODEL_TYPES = frozenset(
 )
 MAX_SUMMARY = 160
 
+PROGRESS_TYPES: frozenset[str] = frozenset({"JobProgress"})
+"""Events that only report how far a running job has got (the History page hides them by
+default): nothing is decided by them, and a long job appends hundreds."""
+
 
 def category(event_type: str) -> str:
     """The category of an event type: ``command``, ``project``, ``dataset``, ``split``,
@@ -75,6 +79,11 @@ def category(event_type: str) -> str:
     if event_type in _MODEL_TYPES:
         return "model"
     return "other"
+
+
+def is_progress(event_type: str) -> bool:
+    """Whether events of this type only report a running job's progress."""
+    return event_type in PROGRESS_TYPES
 
 
 def summary(event_type: str, data: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ import bisect
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -28,9 +28,16 @@ from events import Event, LogCorruptedError
 from projections.base import SkippedEvent
 from ui.components.empty_state import damaged_log, project_not_found
 from ui.components.history_log import EventIndex, EventRow, Query, event_index
-from ui.components.history_summary import ACTOR_ICONS, CATEGORIES, category, describe
+from ui.components.history_summary import (
+    ACTOR_ICONS,
+    CATEGORIES,
+    PROGRESS_TYPES,
+    category,
+    describe,
+)
 from ui.components.sidebar import project_page_path
 from ui.components.time_travel import parse_at
+from ui.components.timefmt import full_time
 from ui.state import get_state
 
 PAGE_SIZE = 50
@@ -48,11 +55,13 @@ JOB_STATUS_COLORS: dict[str, str] = {
 # Triggers of the table callback.
 TICK = "tick"
 SELECTED = "history-selected"
+HIDE_PROGRESS = "history-hide-progress"
 FILTER_IDS = (
     "history-filter-type",
     "history-filter-actor",
     "history-filter-from",
     "history-filter-to",
+    HIDE_PROGRESS,
 )
 
 
@@ -70,6 +79,8 @@ class HistoryTable:
     actor_counts: dict[str, int]
     hidden_selection: int | None = None
     """The selected event's seq when the filters hide it (else None)."""
+    hidden_progress: int = 0
+    """How many events the other filters keep that are hidden as progress events."""
 
     @property
     def first_shown(self) -> int:
@@ -145,13 +156,19 @@ def build_query(
     actors: Sequence[str] | None,
     seq_from: Any = None,
     seq_to: Any = None,
+    hide_progress: bool | None = False,
 ) -> Query:
-    """The log filter of the page's inputs (empty inputs keep every event)."""
+    """The log filter of the page's inputs (empty inputs keep every event).
+
+    With ``hide_progress``, progress events (``JobProgress``) are left out, unless the type
+    filter names them.
+    """
     return Query(
         types=frozenset(types or ()),
         actors=frozenset(actors or ()),
         seq_from=parse_seq(seq_from),
         seq_to=parse_seq(seq_to),
+        hidden_types=PROGRESS_TYPES if hide_progress else frozenset(),
     )
 
 
@@ -182,6 +199,9 @@ def history_table(
         wanted = position // PAGE_SIZE + 1
     wanted = min(max(wanted, 1), pages)
     start = (wanted - 1) * PAGE_SIZE
+    hidden = 0
+    if query is not None and query.hidden:
+        hidden = len(index.query(replace(query, hidden_types=frozenset()))) - len(seqs)
     return HistoryTable(
         rows=index.rows(seqs[start : start + PAGE_SIZE]),
         matching=len(seqs),
@@ -191,6 +211,7 @@ def history_table(
         type_counts=index.type_counts(),
         actor_counts=index.actor_counts(),
         hidden_selection=selected if selected is not None and position is None else None,
+        hidden_progress=hidden,
     )
 
 
@@ -316,11 +337,6 @@ def actor_chip(actor: str) -> html.Span:
     )
 
 
-def short_time(ts: str) -> str:
-    """``2026-11-28T12:00:00.123Z`` as ``2026-11-28 12:00:00``."""
-    return ts[:19].replace("T", " ")
-
-
 def table_rows(table: HistoryTable, selected: int | None) -> list[html.Tr]:
     """The table body: one clickable row per event, or an empty state when none matches."""
     if not table.rows:
@@ -345,7 +361,7 @@ def table_rows(table: HistoryTable, selected: int | None) -> list[html.Tr]:
             html.Tr(
                 [
                     html.Td(f"#{row.seq}", className="history-seq font-monospace"),
-                    html.Td(short_time(row.ts), className="history-time", title=row.ts),
+                    html.Td(full_time(row.ts), className="history-time", title=row.ts),
                     html.Td(type_badge(row.type)),
                     html.Td(actor_chip(row.actor), className="small"),
                     html.Td(
@@ -370,6 +386,9 @@ def count_text(table: HistoryTable) -> str:
         last = table.first_shown + len(table.rows) - 1
         word = "event" if table.matching == 1 else "events"
         text = f"Showing {table.first_shown:,}\u2013{last:,} of {table.matching:,} {word}"
+    if table.hidden_progress:
+        word = "event" if table.hidden_progress == 1 else "events"
+        text += f" · {table.hidden_progress:,} progress {word} hidden"
     if table.hidden_selection is not None and table.hidden_selection <= table.last_seq:
         text += f" · the selected #{table.hidden_selection} is hidden by the filters"
     return text
@@ -430,7 +449,7 @@ def inspector_body(inspection: Inspection | None, seq: int | None) -> list[Compo
             html.Div(
                 [
                     html.I(className="bi bi-clock me-1"),
-                    short_time(event.ts) + " UTC",
+                    full_time(event.ts) + " UTC",
                     html.Span(" · ", className="mx-1"),
                     actor_chip(event.actor),
                 ],
@@ -562,7 +581,7 @@ def filters(project_id: str, index: EventIndex) -> dbc.Row:
                     className="history-dropdown",
                     **persist,
                 ),
-                md=5,
+                md=3,
             ),
             dbc.Col(
                 dcc.Dropdown(
@@ -604,16 +623,29 @@ def filters(project_id: str, index: EventIndex) -> dbc.Row:
                 md=3,
             ),
             dbc.Col(
-                dbc.Button(
-                    html.I(className="bi bi-x-circle"),
-                    id="history-filter-clear",
-                    color="link",
-                    size="sm",
-                    title="Clear filters",
-                    className="text-body-secondary",
-                ),
-                md=1,
-                className="text-end",
+                [
+                    html.Div(
+                        dbc.Switch(
+                            id=HIDE_PROGRESS,
+                            label="Hide progress",
+                            value=True,
+                            className="mb-0 small text-nowrap",
+                            **persist,
+                        ),
+                        title="Leave out JobProgress events (a running job appends one every "
+                        "few seconds); picking that type in the type filter shows them anyway",
+                    ),
+                    dbc.Button(
+                        html.I(className="bi bi-x-circle"),
+                        id="history-filter-clear",
+                        color="link",
+                        size="sm",
+                        title="Clear filters",
+                        className="text-body-secondary ms-auto",
+                    ),
+                ],
+                md=3,
+                className="d-flex align-items-center",
             ),
         ],
         className="g-2 align-items-center",
@@ -705,7 +737,8 @@ def history_layout(project_id: str | None, seq: Any = None) -> html.Div:
                             html.Tr(
                                 [
                                     html.Th("#", className="history-seq"),
-                                    html.Th("Time (UTC)"),
+                                    # Wide enough for the whole timestamp, milliseconds too.
+                                    html.Th("Time (UTC)", style={"width": "13rem"}),
                                     html.Th("Type"),
                                     html.Th("Actor"),
                                     html.Th("Summary"),
@@ -808,16 +841,22 @@ def table_update(
     query: Query,
     active_page: int | None,
     selected: int | None,
-    seen: int | None,
+    seen: Any,
 ) -> tuple[Any, ...]:
     """The outputs of the table callback (see :func:`update_table`).
+
+    ``seen`` is what the table shows (:func:`shown_key` of its last answer). A tick skips only
+    when nothing differs from it, not merely when no event came: Dash drops the answer of a
+    request still in flight when the same callback is asked again, so a filter change that a
+    tick overtook would otherwise never be shown (seen in Chromium: the progress switch turned
+    off, the table unchanged).
 
     Raises:
         PreventUpdate: a tick found nothing new, or the project is gone.
     """
     if trigger == TICK:
         index = project_index(project_id)
-        if index is None or index.last_seq == seen:
+        if index is None or seen == shown_key(index.last_seq, query, active_page, selected):
             raise PreventUpdate
     page = 1 if trigger in FILTER_IDS else active_page
     jump = trigger in (None, SELECTED)
@@ -833,8 +872,22 @@ def table_update(
         type_options(table.type_counts),
         actor_options(table.actor_counts),
         f"{table.last_seq:,} events",
-        table.last_seq,
+        shown_key(table.last_seq, query, table.page, selected),
     )
+
+
+def shown_key(last_seq: int, query: Query, page: int | None, selected: int | None) -> list[Any]:
+    """What a rendered table page depends on, as it comes back from the browser (JSON)."""
+    return [
+        last_seq,
+        sorted(query.types),
+        sorted(query.actors),
+        query.seq_from,
+        query.seq_to,
+        sorted(query.hidden),
+        page or 1,
+        selected,
+    ]
 
 
 def selection_update(

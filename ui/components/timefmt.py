@@ -16,6 +16,18 @@ def parse_ts(ts: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def full_time(ts: str | None) -> str:
+    """An event's whole timestamp in UTC, to the millisecond: ``2026-11-28 12:00:00.123``.
+
+    A timestamp that does not parse is shown as written (``—`` when there is none).
+    """
+    moment = parse_ts(ts)
+    if moment is None:
+        return ts or "—"
+    utc = moment.astimezone(timezone.utc)
+    return f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond // 1000:03d}"
+
+
 def format_date(ts: str | None) -> str:
     """A date in this machine's time zone, ``28 Nov 2026`` (``—`` when unknown)."""
     moment = parse_ts(ts)

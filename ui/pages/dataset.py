@@ -42,7 +42,7 @@ from ui.components.dataset_actions import (
     start_import,
     triggered,
 )
-from ui.components.dataset_charts import histogram_figure
+from ui.components.dataset_charts import histogram_figure, placeholder_figure
 from ui.components.dataset_detail import OBJECT_CLASS, OBJECT_KEEP
 from ui.components.dataset_grid import PAGE_SIZE, GridQuery, subset_options
 from ui.components.dataset_import import import_panel, upload_status
@@ -277,7 +277,7 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
         dbc.CardBody(
             dcc.Graph(
                 id="dataset-histogram",
-                figure=histogram_figure(dataset, task, None),
+                figure=placeholder_figure(dataset, task),
                 config={"displayModeBar": False, "responsive": True},
             )
         ),

@@ -12,6 +12,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, html
 
 from ui.components.history_view import (
+    HIDE_PROGRESS,
     TRAVEL_PAGES,
     build_query,
     history_layout,
@@ -45,6 +46,7 @@ def layout(project_id: str | None = None, seq: str | None = None, **_query: str)
     Input("history-filter-actor", "value"),
     Input("history-filter-from", "value"),
     Input("history-filter-to", "value"),
+    Input(HIDE_PROGRESS, "value"),
     Input("history-pagination", "active_page"),
     Input("history-selected", "data"),
     State("history-project", "data"),
@@ -56,13 +58,14 @@ def update_table(
     actors: list[str] | None,
     seq_from: Any,
     seq_to: Any,
+    hide_progress: bool | None,
     active_page: int | None,
     selected: int | None,
     project_id: str | None,
     seen: int | None,
 ) -> tuple[Any, ...]:
     """Render the table's page: on filters, paging, selection and new events (tick)."""
-    query = build_query(types, actors, seq_from, seq_to)
+    query = build_query(types, actors, seq_from, seq_to, hide_progress)
     return table_update(project_id, ctx.triggered_id, query, active_page, selected, seen)
 
 
@@ -71,12 +74,13 @@ def update_table(
     Output("history-filter-actor", "value"),
     Output("history-filter-from", "value"),
     Output("history-filter-to", "value"),
+    Output(HIDE_PROGRESS, "value"),
     Input("history-filter-clear", "n_clicks"),
     prevent_initial_call=True,
 )
-def clear_filters(_clicks: int | None) -> tuple[list[str], list[str], None, None]:
-    """Empty every filter."""
-    return [], [], None, None
+def clear_filters(_clicks: int | None) -> tuple[list[str], list[str], None, None, bool]:
+    """Empty every filter; progress events are hidden again, as on a first visit."""
+    return [], [], None, None, True
 
 
 @dash.callback(

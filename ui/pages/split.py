@@ -179,7 +179,8 @@ def dataset_fingerprint(dataset: DatasetView) -> list[Any]:
     The seq is left out on purpose: job progress and other events do not change the images.
     """
     last = next(reversed(dataset.images), None) if dataset.images else None
-    return [len(dataset.images), dataset.unlabeled, list(dataset.label_counts.items()), last]
+    counts = [[name, count] for name, count in dataset.label_counts.items()]  # as JSON gives back
+    return [len(dataset.images), dataset.unlabeled, counts, last]
 
 
 _PREVIEW_CACHE: OrderedDict[tuple[Any, ...], dict[str, dict[str, int]]] = OrderedDict()
