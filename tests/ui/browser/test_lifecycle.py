@@ -161,6 +161,6 @@ def test_second_tab_sees_changes_without_reload(
     second.on("framenavigated", lambda frame: navigations.append(frame.url))
 
     _create_project(first, name)
-    expect(_project_link(first, name)).to_be_visible()
+    expect(first).to_have_url(_PROJECT_URL)  # creating takes the first tab into the project
     expect(_project_link(second, name)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     assert navigations == [], f"the second tab reloaded: {navigations}"
