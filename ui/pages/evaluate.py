@@ -87,7 +87,7 @@ from ui.components.experiment_pages import (
     chosen_experiment,
     clicked_value,
     list_card,
-    next_signature,
+    live_signature_callback,
     no_such_event,
     page_header,
     past_banner,
@@ -621,30 +621,11 @@ def layout(project_id: str | None = None, **query: str) -> html.Div:
 
 
 # ---------------------------------------------------------------------- callbacks: live
-@callback(
-    Output("eval-sig", "data"),
-    Input("tick", "n_intervals"),
-    Input("eval-version", "data"),
-    State("eval-project", "data"),
-    State("eval-at", "data"),
-    State("eval-sig", "data"),
-    # The layout holds the first signature: the page's live parts render from it on the first
-    # load, instead of waiting for this callback's first answer (a round trip, 0.1-0.15 s in
-    # Chromium, measured by `python -m bench pages`). Dash holds a callback back until those
-    # whose outputs are its inputs have run, so an initial call here would still cost it.
-    prevent_initial_call=True,
+refresh = live_signature_callback(
+    "eval",
+    lambda project_id, at: page_signature(*views(project_id, at)),
+    signature_in_layout=True,
 )
-def refresh(
-    _tick: int | None,
-    _version: int | None,
-    project_id: str | None,
-    at: int | None,
-    signature: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Follow the project: a new signature only when what the page shows changed."""
-    return next_signature(
-        project_id, at, signature, lambda: page_signature(*views(str(project_id), at))
-    )
 
 
 @callback(
