@@ -45,6 +45,8 @@ from typing import Any
 from bench.common import Row, print_table
 
 QUICK = os.environ.get("AISTUDIO_BENCH_QUICK") == "1"
+ONLY = {m for m in os.environ.get("AISTUDIO_BENCH_MODELS", "").split(",") if m}
+"""Measure only these models (comma-separated names; empty: every model offered)."""
 TIMED_STEPS = 4
 VALIDATION_BATCHES = 3
 CLASSES = 4
@@ -59,17 +61,22 @@ def _rss_bytes() -> int:
     return 0
 
 
-def _fake_entries(n: int, size: int) -> list[Any]:
-    """Entries that every task accepts: a label, a value and a boxes annotation each."""
+def _fake_entries(n: int, size: int, kind: str = "boxes") -> list[Any]:
+    """Entries that every task accepts: a label, a value and an annotation of ``kind`` each
+    (boxes; or instances, each box's rectangle as its polygon)."""
     from projections.dataset import ImageEntry
 
     entries = []
     for i in range(n):
         cls = f"c{i % CLASSES}"
-        objects = [
+        objects: list[dict[str, Any]] = [
             {"class": f"c{(i + k) % CLASSES}", "box": [4.0 + 9 * k, 5.0, 30.0 + 9 * k, 40.0]}
             for k in range(3)
         ]
+        if kind == "instances":
+            for obj in objects:
+                x1, y1, x2, y2 = obj["box"]
+                obj["polygons"] = [[x1, y1, x2, y1, x2, y2, x1, y2]]
         entries.append(
             ImageEntry(
                 image_id=f"img-{i:08x}",
@@ -82,7 +89,7 @@ def _fake_entries(n: int, size: int) -> list[Any]:
                 label=cls,
                 value=float(i % 7),
                 added_seq=1,
-                structured={"kind": "boxes", "objects": objects},
+                structured={"kind": kind, "objects": objects},
             )
         )
     return entries
@@ -98,11 +105,15 @@ def _measure_child(spec: dict[str, Any]) -> dict[str, Any]:
 
     task = get_task(spec["task"])
     size, batch = int(spec["size"]), int(spec["batch"])
-    entries = _fake_entries(max(batch, 2 * CLASSES), size)
+    kind = "instances" if task.label_kind == "instances" else "boxes"
+    entries = _fake_entries(max(batch, 2 * CLASSES), size, kind)
     info = task.fit_state(entries)
     options = task.options_model()
-    targets = task.stack_targets([task.sample_target(e, info, size) for e in entries[:batch]])
     images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
+    samples = [
+        (images[i], task.sample_target(e, info, size)) for i, e in enumerate(entries[:batch])
+    ]
+    _, targets = task.collate(samples)  # as a loader's batch (masks unpacked)
     torch.manual_seed(0)
     rss_before = _rss_bytes()
     model, _ = task.build_model(spec["model"], info, False, size)
@@ -188,6 +199,8 @@ def _models() -> list[tuple[str, str, str]]:
             out.append((name, spec.name, grid))
     if QUICK:
         return [out[0], next(m for m in out if m[2] == "detection_grid")]
+    if ONLY:
+        return [m for m in out if m[1] in ONLY]
     return out
 
 

@@ -123,6 +123,11 @@ def start_warm_up() -> threading.Thread:
     global _warm_up_thread
     with _warm_up_lock:
         if _warm_up_thread is None:
+            # numpy is imported here, not in the thread: plotly takes numpy from sys.modules
+            # when it is there, and a request building a figure while the thread was still
+            # importing it got a half-initialised module ("partially initialized module").
+            import numpy  # noqa: F401
+
             _warm_up_thread = threading.Thread(target=warm_up, name="ui-warm-up", daemon=True)
             _warm_up_thread.start()
         return _warm_up_thread

@@ -1,8 +1,10 @@
-"""Flask routes that serve files by id: thumbnails and originals of images that exist, and the
-files of completed exports.
+"""Flask routes that serve files by id: thumbnails and originals of images that exist, mask files
+that the project's log names, and the files of completed exports.
 
 They never take a path from the request: a project id and an image id are looked up in the
 project's dataset view, and the file's path is built by :mod:`aistudio.workspace` from its hash;
+a mask's sha256 must be one that an annotation event of the project's log named (its current
+annotations, earlier ones shown in time travel, the ground truth of an evaluation);
 an export id is looked up by :func:`aistudio.commands.export_file`, which hands out only the
 file of a completed, validated export that is still the one its event recorded (sha256).
 Anything unknown, malformed or not downloadable is a 404.
@@ -11,15 +13,60 @@ Anything unknown, malformed or not downloadable is a 404.
 from __future__ import annotations
 
 import logging
+import re
+import threading
+from pathlib import Path
 
 from flask import Flask, Response, abort, request, send_file
 
 from aistudio import commands
 from aistudio.commands import CommandError
 from aistudio.workspace import WorkspaceError, check_id, is_within
+from events import EventLogError, LogCorruptedError, LogTail
+from events.schemas.annotation import files_named
 from ui.state import get_state
 
 logger = logging.getLogger(__name__)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MASK_MAX_AGE_S = 86400
+"""Mask files are content-addressed: a sha256 always names the same bytes."""
+
+
+class MaskIndex:
+    """The mask files each project's log names, read incrementally (only the bytes appended
+    since the last look, and only when a file is not known yet: a log never forgets a name).
+
+    Thread-safe: the web server answers requests on several threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logs: dict[Path, tuple[LogTail, set[str]]] = {}
+
+    def names(self, log_path: Path, sha256: str) -> bool:
+        """Whether an event of the log at ``log_path`` names the mask file ``sha256``.
+
+        Raises:
+            LogCorruptedError: the log is damaged.
+        """
+        with self._lock:
+            tail, named = self._logs.get(log_path) or (LogTail(log_path), set())
+            if sha256 in named:
+                return True
+            try:
+                events = tail.poll()
+            except LogCorruptedError:
+                raise
+            except EventLogError:  # the log was replaced or shrank: read it afresh
+                tail, named = LogTail(log_path), set()
+                events = tail.poll()
+            for event in events:
+                named.update(files_named(event.type, event.data))
+            self._logs[log_path] = (tail, named)
+            return sha256 in named
+
+
+_MASKS = MaskIndex()
 
 
 def download_url(project_id: str, export_id: str) -> str:
@@ -58,6 +105,33 @@ def _image_file(project_id: str, image_id: str, kind: str) -> Response:
     if not path.is_file():
         abort(404)
     response = send_file(path, mimetype=mimetype, conditional=True, max_age=86400)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _mask_file(project_id: str, sha256: str) -> Response:
+    """A mask PNG of a live project's content store that its log names (404 otherwise)."""
+    try:
+        check_id("proj", project_id)
+    except WorkspaceError:
+        abort(404)
+    if not _SHA256.fullmatch(sha256):
+        abort(404)
+    state = get_state()
+    if state.live_project(project_id) is None:
+        abort(404)
+    workspace = state.workspace
+    try:
+        named = _MASKS.names(workspace.events_path(project_id), sha256)
+    except LogCorruptedError as exc:
+        logger.warning("mask %s of %s not served: %s", sha256, project_id, exc)
+        abort(404)
+    if not named:
+        abort(404)
+    path = workspace.image_path(project_id, sha256, "png")
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype="image/png", conditional=True, max_age=MASK_MAX_AGE_S)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -105,6 +179,10 @@ def register_routes(server: Flask) -> None:
     @server.get("/media/<project_id>/image/<image_id>")
     def original(project_id: str, image_id: str) -> Response:
         return _image_file(project_id, image_id, "image")
+
+    @server.get("/media/<project_id>/mask/<sha256>")
+    def mask(project_id: str, sha256: str) -> Response:
+        return _mask_file(project_id, sha256)
 
     @server.get("/media/<path:_rest>")
     def media_not_found(_rest: str) -> Response:

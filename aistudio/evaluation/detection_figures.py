@@ -59,6 +59,7 @@ __all__ = [
     "DetectionAccumulator",
     "DetectionFigures",
     "ImageDetections",
+    "ThresholdCounts",
     "counts_at",
     "detection_figures",
     "f1_optimal_threshold",
@@ -101,6 +102,31 @@ class DetectionFigures:
     metrics: dict[str, float | None]
     rows: list[dict[str, Any]]
     report: dict[str, Any]
+
+
+@dataclass
+class ThresholdCounts:
+    """The counts of an evaluation at one confidence threshold.
+
+    Attributes:
+        tp: ``(C,)`` true positives per class.
+        fp: ``(C,)`` false positives per class.
+        detections: ``(C,)`` detections kept per class.
+        objects: ``(C,)`` ground-truth objects (not ignored) per class.
+        micro: ``precision``, ``recall`` and ``f1`` over all classes.
+        matrix: ``(C + 1, C + 1)`` confusion matrix, rows true, columns predicted.
+        n_detections: detections in all.
+        n_kept: detections kept.
+    """
+
+    tp: np.ndarray
+    fp: np.ndarray
+    detections: np.ndarray
+    objects: np.ndarray
+    micro: dict[str, float | None]
+    matrix: np.ndarray
+    n_detections: int
+    n_kept: int
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -222,6 +248,92 @@ class DetectionAccumulator:
         return _optimal_threshold(self.f1_curve())
 
     # ------------------------------------------------------------------ everything
+    def resolve_threshold(
+        self, threshold: float | None, curve: dict[str, list[Any]]
+    ) -> tuple[float, str]:
+        """The threshold to use and its source (``"given"`` or ``"f1_optimal_this_subset"``).
+
+        Raises:
+            ValueError: a threshold that is not a finite number.
+        """
+        if threshold is None:
+            return _optimal_threshold(curve), "f1_optimal_this_subset"
+        value = finite_or_none(threshold)
+        if value is None:
+            raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+        return value, "given"
+
+    def counts_at_threshold(self, value: float) -> ThresholdCounts:
+        """The counts at a confidence threshold: per class, micro, and the confusion matrix."""
+        n = len(self.classes)
+        shown, status, labels, objects = self._pooled()
+        kept = shown >= value
+        tp = np.bincount(labels[kept & (status == STATUS_TP)], minlength=n)[:n]
+        fp = np.bincount(labels[kept & (status == STATUS_FP)], minlength=n)[:n]
+        detections = np.bincount(labels[kept], minlength=n)[:n]
+        matrix = np.zeros((n + 1, n + 1), dtype=np.int64)
+        for image, match in zip(self._images, self._matches, strict=True):
+            matrix += confusion_counts(image, match, value, n)
+        return ThresholdCounts(
+            tp=tp,
+            fp=fp,
+            detections=detections,
+            objects=objects,
+            micro=_prf(int(tp.sum()), int(fp.sum()), int(objects.sum() - tp.sum())),
+            matrix=matrix,
+            n_detections=len(shown),
+            n_kept=int(kept.sum()),
+        )
+
+    def class_counts(self, counts: ThresholdCounts, k: int) -> dict[str, Any]:
+        """Precision, recall, F1 and counts of class ``k`` (the tail of its ``per_class`` row)."""
+        tp, fp, objects = int(counts.tp[k]), int(counts.fp[k]), int(counts.objects[k])
+        return {
+            **_prf(tp, fp, objects - tp),
+            "objects": objects,
+            "detections": int(counts.detections[k]),
+            "tp": tp,
+            "fp": fp,
+            "fn": objects - tp,
+        }
+
+    def row(self, image: ImageDetections, match: ImageMatch, value: float) -> dict[str, Any]:
+        """The row of one image (a subclass adds its keys here)."""
+        return image_row(image, match, self.classes, value)
+
+    def shared_report(
+        self, value: float, source: str, curve: dict[str, list[Any]], counts: ThresholdCounts
+    ) -> dict[str, Any]:
+        """The report's keys that do not depend on the kind of COCO evaluation."""
+        notes: list[str] = []
+        if not counts.objects.any():
+            notes.append(
+                "No image of this subset has an object: mAP, mAR and recall are undefined (null)."
+            )
+        if counts.n_detections == 0:
+            notes.append("The model detected nothing in these images.")
+        return {
+            "classes": list(self.classes),
+            "iou": IOU_THRESHOLD,
+            "threshold": {"value": value, "source": source},
+            "f1_curve": {k: curve[k] for k in ("thresholds", "precision", "recall", "f1")},
+            "confusion": {
+                "labels": [*self.classes, BACKGROUND],
+                "matrix": counts.matrix.tolist(),
+                "iou": IOU_THRESHOLD,
+                "threshold": value,
+            },
+            "totals": {
+                "images": len(self._images),
+                "objects": int(counts.objects.sum()),
+                "ignored_objects": int(sum(int(i.gt_ignore.sum()) for i in self._images)),
+                "detections": counts.n_detections,
+                "detections_kept": counts.n_kept,
+            },
+            "display": {"floor": DISPLAY_FLOOR, "max_per_image": MAX_SHOWN},
+            "notes": notes,
+        }
+
     def compute(self, threshold: float | None = None) -> DetectionFigures:
         """Metrics, rows and report of the images added.
 
@@ -238,80 +350,33 @@ class DetectionAccumulator:
         if not self._images:
             raise ValueError("no images to evaluate")
         curve = self.f1_curve()
-        if threshold is None:
-            value, source = _optimal_threshold(curve), "f1_optimal_this_subset"
-        else:
-            value = finite_or_none(threshold)
-            if value is None:
-                raise ValueError(f"threshold must be a finite number, got {threshold!r}")
-            source = "given"
+        value, source = self.resolve_threshold(threshold, curve)
         coco = _coco_evaluation(self._images, self.classes)
-        n = len(self.classes)
-        shown, status, labels, objects = self._pooled()
-        kept = shown >= value
-        tp = np.bincount(labels[kept & (status == STATUS_TP)], minlength=n)[:n]
-        fp = np.bincount(labels[kept & (status == STATUS_FP)], minlength=n)[:n]
-        detections = np.bincount(labels[kept], minlength=n)[:n]
-        micro = _prf(int(tp.sum()), int(fp.sum()), int(objects.sum() - tp.sum()))
+        counts = self.counts_at_threshold(value)
         metrics: dict[str, float | None] = dict(zip(COCO_METRICS, coco["stats"], strict=True))
-        metrics.update(micro)
+        metrics.update(counts.micro)
         metrics["confidence_threshold"] = value
-        per_class = []
-        for k, name in enumerate(self.classes):
-            figures = _prf(int(tp[k]), int(fp[k]), int(objects[k] - tp[k]))
-            per_class.append(
-                {
-                    "class": name,
-                    "ap": coco["ap"][k],
-                    "ap50": coco["ap50"][k],
-                    "ap75": coco["ap75"][k],
-                    **figures,
-                    "objects": int(objects[k]),
-                    "detections": int(detections[k]),
-                    "tp": int(tp[k]),
-                    "fp": int(fp[k]),
-                    "fn": int(objects[k] - tp[k]),
-                }
-            )
-        matrix = np.zeros((n + 1, n + 1), dtype=np.int64)
-        for image, match in zip(self._images, self._matches, strict=True):
-            matrix += confusion_counts(image, match, value, n)
+        per_class = [
+            {
+                "class": name,
+                "ap": coco["ap"][k],
+                "ap50": coco["ap50"][k],
+                "ap75": coco["ap75"][k],
+                **self.class_counts(counts, k),
+            }
+            for k, name in enumerate(self.classes)
+        ]
         rows = [
-            image_row(image, match, self.classes, value)
+            self.row(image, match, value)
             for image, match in zip(self._images, self._matches, strict=True)
         ]
-        notes: list[str] = []
-        if not objects.any():
-            notes.append(
-                "No image of this subset has an object: mAP, mAR and recall are undefined (null)."
-            )
-        if len(shown) == 0:
-            notes.append("The model detected nothing in these images.")
         report: dict[str, Any] = {
             "task": "detection",
             "metrics": metrics,
-            "classes": list(self.classes),
-            "iou": IOU_THRESHOLD,
-            "threshold": {"value": value, "source": source},
             "per_class": per_class,
             "pr_curves": coco["pr_curves"],
             "pr_curve_mean": coco["pr_curve_mean"],
-            "f1_curve": {k: curve[k] for k in ("thresholds", "precision", "recall", "f1")},
-            "confusion": {
-                "labels": [*self.classes, BACKGROUND],
-                "matrix": matrix.tolist(),
-                "iou": IOU_THRESHOLD,
-                "threshold": value,
-            },
-            "totals": {
-                "images": len(self._images),
-                "objects": int(objects.sum()),
-                "ignored_objects": int(sum(int(i.gt_ignore.sum()) for i in self._images)),
-                "detections": len(shown),
-                "detections_kept": int(kept.sum()),
-            },
-            "display": {"floor": DISPLAY_FLOOR, "max_per_image": MAX_SHOWN},
-            "notes": notes,
+            **self.shared_report(value, source, curve, counts),
         }
         return DetectionFigures(metrics=metrics, rows=rows, report=report)
 
@@ -388,11 +453,32 @@ def _mean_valid(values: np.ndarray) -> float | None:
 
 def _coco_evaluation(images: Sequence[ImageDetections], classes: Sequence[str]) -> dict[str, Any]:
     """COCOeval (bbox) on the images: stats, per-class APs and the PR curves at IoU 0.5."""
+    return coco_evaluation(coco_ground_truth(images, classes), coco_results(images), classes)
+
+
+def coco_evaluation(
+    dataset: dict[str, Any],
+    results: list[dict[str, Any]],
+    classes: Sequence[str],
+    iou_type: str = "bbox",
+) -> dict[str, Any]:
+    """COCOeval of pycocotools on a COCO dataset and results (an empty list: no detection).
+
+    Args:
+        dataset: the ground truth, as COCO's json (categories ``1..C`` in class order).
+        results: the detections, as COCO's results json.
+        classes: the class names.
+        iou_type: ``"bbox"`` or ``"segm"`` (then both carry ``segmentation``).
+
+    Returns:
+        ``stats`` (the first nine ``COCOeval.stats``, None for -1), per-class ``ap``, ``ap50``
+        and ``ap75`` (None for a class without objects), ``pr_curves`` and ``pr_curve_mean``
+        (IoU 0.5, area all, 100 detections).
+    """
     with contextlib.redirect_stdout(io.StringIO()):
         ground_truth = COCO()
-        ground_truth.dataset = coco_ground_truth(images, classes)
+        ground_truth.dataset = dataset
         ground_truth.createIndex()
-        results = coco_results(images)
         if results:
             detections = ground_truth.loadRes(results)
         else:
@@ -403,7 +489,7 @@ def _coco_evaluation(images: Sequence[ImageDetections], classes: Sequence[str]) 
                 "annotations": [],
             }
             detections.createIndex()
-        evaluation = COCOeval(ground_truth, detections, "bbox")
+        evaluation = COCOeval(ground_truth, detections, iou_type)
         evaluation.evaluate()
         evaluation.accumulate()
         evaluation.summarize()

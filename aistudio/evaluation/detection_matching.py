@@ -1,7 +1,8 @@
 """Detections matched to ground truth at IoU 0.5, the way COCO matches them; per-image rows.
 
 The matching replicates ``COCOeval.evaluateImg`` (pycocotools) at IoU 0.5 for the area range
-``all``, with the IoUs of ``pycocotools.mask.iou`` itself:
+``all``, with the IoUs of ``pycocotools.mask.iou`` itself (of the boxes, or of the masks for an
+image whose :meth:`ImageDetections.overlaps` gives mask IoUs, as instance segmentation's does):
 
 * per image and per class, detections are taken in descending score order (a stable sort: equal
   scores in input order), each one matched to the unmatched ground-truth box of its class with
@@ -27,7 +28,7 @@ scores as given).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,6 +174,15 @@ class ImageDetections:
             labels=np.asarray(labels, dtype=np.int64),
         )
 
+    def overlaps(self, dets: np.ndarray, gts: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+        """The IoU ``(D, G)`` of detections ``dets`` with ground-truth objects ``gts`` (indices).
+
+        Box IoU of pycocotools here (:func:`pair_ious`; ``crowd[g]`` True: intersection over the
+        detection's area); a subclass with masks gives their mask IoU instead, and the matching,
+        the rows and the confusion matrix follow it.
+        """
+        return pair_ious(xywh(self.boxes[dets]), xywh(self.gt_boxes[gts]), crowd)
+
     def check_classes(self, n_classes: int) -> None:
         """Raise ValueError when a label is not a class index in ``[0, n_classes)``."""
         for what, labels in (("gt_labels", self.gt_labels), ("labels", self.labels)):
@@ -236,7 +246,6 @@ def match_image(image: ImageDetections) -> ImageMatch:
     det_gt = np.full(k, -1, dtype=np.int64)
     det_iou = np.full(k, np.nan, dtype=np.float64)
     gt_det = np.full(m, -1, dtype=np.int64)
-    dt_boxes, gt_boxes = xywh(image.boxes), xywh(image.gt_boxes)
     threshold = min(IOU_THRESHOLD, 1 - 1e-10)
     for cls in np.unique(image.labels):
         dets = np.flatnonzero(image.labels == cls)
@@ -246,7 +255,7 @@ def match_image(image: ImageDetections) -> ImageMatch:
             continue
         gts = gts[np.argsort(image.gt_ignore[gts].astype(np.int8), kind="mergesort")]
         ignore = image.gt_ignore[gts]
-        ious = pair_ious(dt_boxes[dets], gt_boxes[gts], ignore)
+        ious = image.overlaps(dets, gts, ignore)
         taken = np.zeros(len(gts), dtype=bool)
         for d_pos, det in enumerate(dets):
             best, found = threshold, -1
@@ -310,9 +319,7 @@ def confusion_counts(
     dets = np.flatnonzero((match.shown >= threshold) & (match.status != STATUS_IGNORED))
     dets = dets[np.argsort(-image.scores[dets], kind="mergesort")]
     gts = np.flatnonzero(~image.gt_ignore)
-    ious = pair_ious(
-        xywh(image.boxes[dets]), xywh(image.gt_boxes[gts]), np.zeros(len(gts), dtype=bool)
-    )
+    ious = image.overlaps(dets, gts, np.zeros(len(gts), dtype=bool))
     d_pos, g_pos = np.nonzero(ious >= IOU_THRESHOLD)
     order = np.argsort(-ious[d_pos, g_pos], kind="mergesort")
     det_used = np.zeros(len(dets), dtype=bool)
@@ -340,6 +347,8 @@ def image_row(
     threshold: float,
     floor: float = DISPLAY_FLOOR,
     max_shown: int = MAX_SHOWN,
+    truth_extra: Callable[[int], Mapping[str, Any]] | None = None,
+    prediction_extra: Callable[[int], Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The row of one image: its counts at ``threshold`` and what to draw at any threshold.
 
@@ -350,6 +359,9 @@ def image_row(
         threshold: the confidence threshold of ``tp``, ``fp`` and ``fn``.
         floor: the lowest score listed (lowered to ``threshold`` when that is lower).
         max_shown: the most detections listed.
+        truth_extra: more keys of ``truth[g]``, by ground-truth index (e.g. its mask's shape).
+        prediction_extra: more keys of a listed detection, by detection index (called only for
+            the detections listed).
 
     Returns:
         ``image_id``, ``width``, ``height``, ``objects`` (ground-truth boxes not ignored), ``tp``,
@@ -380,20 +392,23 @@ def image_row(
         }
         if image.gt_ignore[g]:
             entry["ignore"] = True
+        if truth_extra is not None:
+            entry.update(truth_extra(g))
         truth.append(entry)
     predictions: list[dict[str, Any]] = []
     for d in listed.tolist():
         gt = int(match.det_gt[d])
-        predictions.append(
-            {
-                "box": _box(image.boxes[d]),
-                "class": names[int(image.labels[d])],
-                "score": float(match.shown[d]),
-                "match": STATUS_NAMES[int(match.status[d])],
-                "iou": round(float(match.det_iou[d]), 4) if gt >= 0 else None,
-                "matched_truth": gt if gt >= 0 else None,
-            }
-        )
+        prediction: dict[str, Any] = {
+            "box": _box(image.boxes[d]),
+            "class": names[int(image.labels[d])],
+            "score": float(match.shown[d]),
+            "match": STATUS_NAMES[int(match.status[d])],
+            "iou": round(float(match.det_iou[d]), 4) if gt >= 0 else None,
+            "matched_truth": gt if gt >= 0 else None,
+        }
+        if prediction_extra is not None:
+            prediction.update(prediction_extra(d))
+        predictions.append(prediction)
     return {
         "image_id": image.image_id,
         "width": image.width,

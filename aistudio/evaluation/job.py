@@ -148,6 +148,7 @@ def _evaluate(
         threshold=threshold,
         image_size=image_size,
         calibration=calibration,
+        files=lambda sha, ext: ctx.workspace.image_path(ctx.project_id, sha, ext),
     )
     evaluation = task.evaluate_pass(outputs, data.targets, info, data.entries, context)
     changed = plan.label_changed(data.image_ids, task)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -22,7 +23,9 @@ if TYPE_CHECKING:  # torch only for type checkers: importing this module stays t
 
     from projections.dataset import DatasetView, ImageEntry
 
-LabelKind = Literal["label", "value", "boxes"]
+LabelKind = Literal["label", "value", "boxes", "instances"]
+FileResolver = Callable[[str, str], Path]
+"""``(sha256, ext) -> path`` of a file of the project's content store (masks of annotations)."""
 MetricMode = Literal["max", "min"]
 
 
@@ -204,12 +207,14 @@ class EvaluationContext:
         calibration: the outputs and entries of the split's validation images when they are
             not among those evaluated (tasks with a threshold choose it there, never on the
             images they score); None otherwise.
+        files: where the content store's files are (masks the annotations name).
     """
 
     subsets: Sequence[str] = ()
     threshold: float | None = None
     image_size: int = 0
     calibration: tuple[Any, Sequence[ImageEntry]] | None = None
+    files: FileResolver | None = None
 
 
 class Task(ABC):
@@ -351,8 +356,17 @@ class Task(ABC):
         """
 
     @abstractmethod
-    def sample_target(self, entry: ImageEntry, info: TargetInfo, image_size: int) -> Any:
+    def sample_target(
+        self,
+        entry: ImageEntry,
+        info: TargetInfo,
+        image_size: int,
+        files: FileResolver | None = None,
+    ) -> Any:
         """The training target of one image whose pixels are resized to ``image_size`` squares.
+
+        ``files`` finds the content store's files an annotation names (instance masks); a
+        task whose annotations name none ignores it.
 
         Raises:
             KeyError, ValueError: the target cannot be built (the image is left out).

@@ -25,6 +25,7 @@ from aistudio.tasks.base import (
     EvaluationContext,
     EvaluationOutput,
     ExportSettings,
+    FileResolver,
     MetricResult,
     TargetInfo,
     Task,
@@ -56,13 +57,6 @@ class DetectionOptions(TaskOptions):
     """Most detections per image."""
 
 
-def _objects(entry: ImageEntry) -> list[dict[str, Any]]:
-    annotation = entry.annotation
-    if annotation is None or annotation.get("kind") != "boxes":
-        return []
-    return list(annotation.get("objects", ()))
-
-
 class DetectionTask(Task):
     """Boxes and classes of the objects of an image."""
 
@@ -77,6 +71,10 @@ class DetectionTask(Task):
     metric_names = ("map", "map50", "map75", "mar100")
     options_model = DetectionOptions
     uses_threshold = True
+    figures_module = "aistudio.evaluation.detection_figures"
+    """The module of the evaluation's figures: its ``f1_optimal_threshold`` and the function
+    named :attr:`figures_function`, both on :meth:`_image`'s images."""
+    figures_function = "detection_figures"
     default_config: dict[str, Any] = {"image_size": 128, "epochs": 30, "batch_size": 16}
     """Measured on 300 digit canvases (bench/bench_detection.py, docs/performance.md)."""
     default_augmentations: dict[str, Any] = {
@@ -88,14 +86,22 @@ class DetectionTask(Task):
     }
 
     # ------------------------------------------------------------------ torch-free
-    def accepts(self, entry: ImageEntry) -> bool:
-        """Whether the image has a boxes annotation (zero objects: a negative, used too)."""
+    def _objects(self, entry: ImageEntry) -> list[dict[str, Any]]:
+        """The objects of the image's annotation of this task's kind (none otherwise)."""
         annotation = entry.annotation
-        return annotation is not None and annotation.get("kind") == "boxes"
+        if annotation is None or annotation.get("kind") != self.label_kind:
+            return []
+        return list(annotation.get("objects", ()))
+
+    def accepts(self, entry: ImageEntry) -> bool:
+        """Whether the image has an annotation of this task's kind (zero objects: a negative,
+        used too)."""
+        annotation = entry.annotation
+        return annotation is not None and annotation.get("kind") == self.label_kind
 
     def annotation_of(self, entry: ImageEntry) -> Any:
         """The image's objects (class and box of each, as the log holds them)."""
-        return [(o.get("class"), tuple(o.get("box", ()))) for o in _objects(entry)]
+        return [(o.get("class"), tuple(o.get("box", ()))) for o in self._objects(entry)]
 
     def fit_state(self, entries: Sequence[ImageEntry]) -> TargetInfo:
         """The classes: the sorted classes of the train subset's objects (one at least).
@@ -103,25 +109,26 @@ class DetectionTask(Task):
         Raises:
             TaskInputError: no train image has an object.
         """
-        classes = sorted({str(o["class"]) for e in entries for o in _objects(e)})
+        classes = sorted({str(o["class"]) for e in entries for o in self._objects(e)})
         if not classes:
             raise TaskInputError(
-                "detection needs objects to learn from: no image of the train subset has a box"
+                f"{self.title.lower()} needs objects to learn from: no image of the train "
+                f"subset has {self.target_noun}"
             )
         return TargetInfo(classes=classes)
 
     def class_counts(self, entries: Sequence[ImageEntry], info: TargetInfo) -> list[int]:
         """Objects of each class in ``entries``."""
-        counts = Counter(str(o["class"]) for e in entries for o in _objects(e))
+        counts = Counter(str(o["class"]) for e in entries for o in self._objects(e))
         return [counts.get(c, 0) for c in info.classes]
 
     def strata(self, view: DatasetView, image_ids: list[str]) -> list[str] | None:
         """Each image's rarest class (fewest objects in the dataset), so that rare classes
         reach every subset; negatives are a group of their own."""
-        totals = Counter(str(o["class"]) for e in view.images.values() for o in _objects(e))
+        totals = Counter(str(o["class"]) for e in view.images.values() for o in self._objects(e))
         out: list[str] = []
         for image_id in image_ids:
-            present = {str(o["class"]) for o in _objects(view.images[image_id])}
+            present = {str(o["class"]) for o in self._objects(view.images[image_id])}
             out.append(min(present, key=lambda c: (totals[c], c)) if present else NO_OBJECT)
         return out
 
@@ -143,7 +150,11 @@ class DetectionTask(Task):
             raise TaskInputError(str(exc)) from None
 
     def sample_target(
-        self, entry: ImageEntry, info: TargetInfo, image_size: int
+        self,
+        entry: ImageEntry,
+        info: TargetInfo,
+        image_size: int,
+        files: FileResolver | None = None,
     ) -> dict[str, torch.Tensor]:
         """``{"boxes": M x 4 in input pixels, "labels": M}`` (crowd boxes left out).
 
@@ -157,7 +168,7 @@ class DetectionTask(Task):
         index = {c: i for i, c in enumerate(info.classes)}
         boxes: list[list[float]] = []
         labels: list[int] = []
-        for obj in _objects(entry):
+        for obj in self._objects(entry):
             if obj.get("crowd"):
                 continue
             name = str(obj["class"])
@@ -236,22 +247,20 @@ class DetectionTask(Task):
         Raises:
             ValueError: outputs and entries that do not match.
         """
-        from aistudio.evaluation.detection_figures import detection_figures, f1_optimal_threshold
-
         if len(outputs) != len(entries):
             raise ValueError(f"{len(outputs)} outputs for {len(entries)} images")
         images = [
-            self._image(entry, found, info, context.image_size)
+            self._image(entry, found, info, context)
             for entry, found in zip(entries, outputs, strict=True)
         ]
         threshold, source = context.threshold, "given"
         if threshold is None and context.calibration is not None:
             outs, calibration_entries = context.calibration
             val = [
-                self._image(entry, found, info, context.image_size)
+                self._image(entry, found, info, context)
                 for entry, found in zip(calibration_entries, outs, strict=True)
             ]
-            threshold, source = f1_optimal_threshold(val, info.classes), "f1_optimal_val"
+            threshold, source = self._f1_optimal(val, info.classes), "f1_optimal_val"
         if threshold is None:
             val = [
                 image
@@ -259,8 +268,8 @@ class DetectionTask(Task):
                 if subset == "val"
             ]
             if val and len(val) < len(images):
-                threshold, source = f1_optimal_threshold(val, info.classes), "f1_optimal_val"
-        figures = detection_figures(images, info.classes, threshold)
+                threshold, source = self._f1_optimal(val, info.classes), "f1_optimal_val"
+        figures = self._figures(images, info.classes, threshold)
         report = dict(figures.report)
         if threshold is not None:
             report["threshold"] = {"value": threshold, "source": source}
@@ -269,8 +278,27 @@ class DetectionTask(Task):
             metrics=metrics, rows=figures.rows, report={"task": self.name, **report}
         )
 
+    def _f1_optimal(self, images: Sequence[Any], classes: Sequence[str]) -> float:
+        """The F1-optimal confidence threshold of ``images`` (:meth:`_image`'s)."""
+        return float(self._figures_module().f1_optimal_threshold(images, classes))
+
+    def _figures(
+        self, images: Sequence[Any], classes: Sequence[str], threshold: float | None
+    ) -> Any:
+        """Metrics, rows and report of ``images`` (:meth:`_image`'s) at ``threshold``."""
+        return getattr(self._figures_module(), self.figures_function)(images, classes, threshold)
+
+    def _figures_module(self) -> Any:
+        import importlib
+
+        return importlib.import_module(self.figures_module)
+
     def _image(
-        self, entry: ImageEntry, found: dict[str, Any], info: TargetInfo, image_size: int
+        self,
+        entry: ImageEntry,
+        found: dict[str, Any],
+        info: TargetInfo,
+        context: EvaluationContext,
     ) -> ImageDetections:
         """The image's truth and detections in its own (upright) pixels."""
         import numpy as np
@@ -280,10 +308,10 @@ class DetectionTask(Task):
 
         index = {c: i for i, c in enumerate(info.classes)}
         width, height = entry.upright_size
-        objects = [o for o in _objects(entry) if str(o["class"]) in index]
+        objects = [o for o in self._objects(entry) if str(o["class"]) in index]
         boxes = np.asarray(found["boxes"].numpy(), dtype=np.float64).reshape(-1, 4)
-        if image_size:
-            boxes = boxes_to_image(boxes, image_size, (width, height))
+        if context.image_size:
+            boxes = boxes_to_image(boxes, context.image_size, (width, height))
         return ImageDetections(
             image_id=entry.image_id,
             width=width,

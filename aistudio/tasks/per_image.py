@@ -17,6 +17,7 @@ from aistudio.tasks.base import (
     EvaluationContext,
     EvaluationOutput,
     ExportSettings,
+    FileResolver,
     MetricResult,
     TargetInfo,
     Task,
@@ -55,7 +56,13 @@ class PerImageTask(Task):
         """What the targets of the train subset look like (classes; mean and std of values)."""
 
     # ------------------------------------------------------------------ torch side
-    def sample_target(self, entry: ImageEntry, info: TargetInfo, image_size: int) -> torch.Tensor:
+    def sample_target(
+        self,
+        entry: ImageEntry,
+        info: TargetInfo,
+        image_size: int,
+        files: FileResolver | None = None,
+    ) -> torch.Tensor:
         """:meth:`target` of the image's label or value (the image size does not matter)."""
         return self.target(entry.label, entry.value, info)
 

@@ -6,12 +6,18 @@ A new task is one module defining a :class:`Task` instance, added to ``_TASKS`` 
 
 from __future__ import annotations
 
-from aistudio.tasks import classification, detection, regression
+from aistudio.tasks import classification, detection, instance_segmentation, regression
 from aistudio.tasks.base import Task
 from events.schemas.common import TASKS
 
 _TASKS: dict[str, Task] = {
-    task.name: task for task in (classification.TASK, regression.TASK, detection.TASK)
+    task.name: task
+    for task in (
+        classification.TASK,
+        regression.TASK,
+        detection.TASK,
+        instance_segmentation.TASK,
+    )
 }
 
 

@@ -144,7 +144,7 @@ def subset_data(
     skipped = 0
     for entry in entries:
         try:
-            target = task.sample_target(entry, info, image_size)
+            target = task.sample_target(entry, info, image_size, image_path)
         except (KeyError, ValueError) as exc:
             skipped += 1
             logger.debug("left out %s: %s", entry.image_id, exc)

@@ -47,6 +47,7 @@ RUNTIME_MODULES: tuple[str, ...] = (
     "aistudio.evaluation.classification_figures",
     "aistudio.evaluation.regression_figures",
     "aistudio.evaluation.detection_figures",
+    "aistudio.evaluation.instance_figures",
     "aistudio.export.source",
     "aistudio.export.samples",
     "aistudio.export.adapters",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
 from events.registry import EventData, registry
 from events.schemas.common import ExperimentId, NonNegativeInt, Sha256
@@ -47,6 +47,16 @@ class ExportValidation(EventData):
     """Share of images on which both give the same prediction (class, or value within tolerance)."""
     tolerance: float = Field(gt=0)
     passed: bool
+    mask_iou_min: float | None = Field(default=None, ge=0, le=1)
+    """Instance segmentation: the smallest mask IoU of the matched detections (None: none
+    compared); other tasks leave it out."""
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if out.get("mask_iou_min") is None:
+            out.pop("mask_iou_min", None)
+        return out
 
 
 @registry.register("ExportCompleted")

@@ -49,7 +49,7 @@ def test_classes_come_from_the_train_objects_and_none_is_an_error() -> None:
     entries = [entry("a", [obj("dog", (0, 0, 4, 4)), obj("cat", (1, 1, 3, 3))]), entry("b", [])]
     assert TASK.fit_state(entries).classes == ["cat", "dog"]
     assert TASK.class_counts([*entries, entry("c", [obj("dog", (0, 0, 2, 2))])], INFO) == [1, 2]
-    with pytest.raises(TaskInputError, match="no image of the train subset has a box"):
+    with pytest.raises(TaskInputError, match="no image of the train subset has boxes"):
         TASK.fit_state([entry("a", []), entry("b", [])])
 
 

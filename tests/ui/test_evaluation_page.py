@@ -339,7 +339,7 @@ def test_unsupported_task(page: ModuleType, ui_workspace: Workspace) -> None:
     pid = str(commands.create_project(ui_workspace, "Masks", "segmentation").data["project_id"])
     layout = page.layout(project_id=pid)
     assert has(layout, "eval-unsupported") and "segmentation" in text(layout)
-    assert "classification, regression and detection" in text(layout)
+    assert "classification, regression, detection and instance segmentation" in text(layout)
     assert not has(layout, "eval-run")
 
 

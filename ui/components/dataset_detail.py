@@ -10,7 +10,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from projections.dataset import DatasetView, ImageEntry
-from ui.components.annotation_overlay import annotated, class_color
+from ui.components.annotation_overlay import annotated, class_color, has_shape
 from ui.components.dataset_grid import (
     SUBSET_LABELS,
     UNLABELED_OPTION,
@@ -61,7 +61,12 @@ def detail_body(
     )
     if entry.structured is not None:
         image = annotated(
-            image, entry.structured, *entry.upright_size, dataset.classes, fit="image"
+            image,
+            entry.structured,
+            *entry.upright_size,
+            dataset.classes,
+            fit="image",
+            project_id=project_id,
         )
     children: list[Component] = [
         html.A(
@@ -99,11 +104,13 @@ OBJECT_KEEP = "dataset-object-keep"
 def objects_table(
     objects: Sequence[Mapping[str, Any]], classes: Sequence[str], editable: bool = False
 ) -> Component:
-    """The image's objects: class (in its colour), box corners and flags. ``editable``: each
-    row's class is a dropdown and a switch keeps or deletes the object (Save objects)."""
+    """The image's objects: class (in its colour), box corners, shape (instances) and flags.
+    ``editable``: each row's class is a dropdown and a switch keeps or deletes the object (Save
+    objects); an object keeps its shape whatever its class."""
     if not objects:
         return html.P("No object: a negative image.", className="text-body-secondary small")
     options = [{"label": c, "value": c} for c in classes]
+    shapes = any(has_shape(obj) for obj in objects)
     rows = []
     for index, obj in enumerate(objects):
         name = str(obj.get("class"))
@@ -131,8 +138,10 @@ def objects_table(
         cells = [
             html.Td(cell),
             html.Td(", ".join(f"{v:g}" for v in obj.get("box") or ()), className="font-monospace"),
-            html.Td(", ".join(f for f in ("difficult", "crowd") if obj.get(f)) or "—"),
         ]
+        if shapes:
+            cells.append(html.Td(shape_text(obj), className="text-nowrap"))
+        cells.append(html.Td(", ".join(f for f in ("difficult", "crowd") if obj.get(f)) or "—"))
         if editable:
             cells.append(
                 html.Td(
@@ -147,7 +156,10 @@ def objects_table(
                 )
             )
         rows.append(html.Tr(cells))
-    head = [html.Th("Class"), html.Th("Box (x1, y1, x2, y2)"), html.Th("Flags")]
+    head = [html.Th("Class"), html.Th("Box (x1, y1, x2, y2)")]
+    if shapes:
+        head.append(html.Th("Shape"))
+    head.append(html.Th("Flags"))
     if editable:
         head.append(html.Th("Keep"))
     return dbc.Table(
@@ -156,6 +168,18 @@ def objects_table(
         className="small mb-3 align-middle",
         id="dataset-detail-objects",
     )
+
+
+def shape_text(obj: Mapping[str, Any]) -> str:
+    """An object's shape in words: ``2 outlines, 48 points``, ``mask``, or ``—``."""
+    polygons = obj.get("polygons") or ()
+    if polygons:
+        points = sum(len(ring) // 2 for ring in polygons)
+        rings = len(polygons)
+        return f"{rings} outline{'s' if rings != 1 else ''}, {points:,} points"
+    if obj.get("mask"):
+        return "mask"
+    return "—"
 
 
 def _label_badge(entry: ImageEntry) -> html.Span:

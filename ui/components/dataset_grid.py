@@ -129,7 +129,9 @@ def thumb(
     unlabeled = not entry.annotated
     image: Component = html.Img(src=thumb_url(project_id, entry.image_id, at), alt=entry.filename)
     if entry.structured is not None:
-        image = annotated(image, entry.structured, *entry.upright_size, classes)
+        image = annotated(
+            image, entry.structured, *entry.upright_size, classes, project_id=project_id
+        )
     return html.Div(
         [
             image,

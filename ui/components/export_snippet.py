@@ -10,7 +10,12 @@ NCHW), runs the model and prints the prediction: the class
 and its probability (``aistudio.classes``), or the value (``aistudio.target_scaling``); for a
 detector (``aistudio.output`` with ``names``), one line per object at the chosen confidence
 threshold (``aistudio.confidence_threshold``, else 0.5) — class, score, box in the image's
-pixels — and the image with the boxes drawn, saved as ``<image>_boxes.png``.
+pixels — and the image with the boxes drawn, saved as ``<image>_boxes.png``; for instance
+segmentation (a ``masks`` output), each line also gives the mask's area in the image's pixels,
+and the masks are drawn under the boxes — filled, semi-transparent, coloured by class like the
+app's pages — after mapping them back onto the image as ``aistudio.masks`` says (each S x S mask
+stretched bilinearly to the upright image's width x height, pixels at or above the threshold
+kept), saved as ``<image>_masks.png``.
 
 Its last line of output is ``prediction: <class> (probability 0.9876)``,
 ``prediction: <value>`` or ``prediction: <n> objects at confidence >= <t>, drawn in <file>``

@@ -42,6 +42,7 @@ from projections.dataset import DatasetView, ImageEntry
 from projections.evaluations import EvaluationEntry, EvaluationsView
 from projections.experiments import ExperimentsView
 from projections.jobs import JobsView
+from ui.components.annotation_overlay import opacity_style
 from ui.components.confirm import delete_modal, dialog_error
 from ui.components.empty_state import empty_state, project_not_found
 from ui.components.evaluation_charts import metrics_section
@@ -99,6 +100,7 @@ from ui.components.time_travel import parse_at
 from ui.components.training_runs import progress_bar
 from ui.state import get_state
 from ui.tasks import evaluated_tasks, ui_task
+from ui.tasks.base import MASK_OPACITY_ID
 
 logger = logging.getLogger(__name__)
 
@@ -381,6 +383,7 @@ def _results_body(task: str) -> list[Component]:
     )
     return [
         _threshold_controls(task),
+        *spec.result_controls(),
         filters,
         html.Div(
             [
@@ -1496,3 +1499,17 @@ def reset_dialog(
         return True, no, dialog_error(error), no, no
     message = ["The evaluation of ", html.B(entry.name), " was reset."]
     return False, no, None, (version or 0) + 1, _alert(True, message)
+
+
+@callback(
+    output={
+        "sections": Output("eval-sections", "style"),
+        "detail": Output("eval-detail-modal", "style"),
+    },
+    inputs={"value": Input(MASK_OPACITY_ID, "value")},
+    prevent_initial_call=True,
+)
+def mask_opacity(value: float | None) -> dict[str, Any]:
+    """The opacity of the drawn masks, on the results and in the detail (a CSS variable)."""
+    style = opacity_style(value)
+    return {"sections": style, "detail": style}

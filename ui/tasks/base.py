@@ -47,6 +47,10 @@ class LabelInput:
     value: float | None = None
 
 
+MASK_OPACITY_ID = "eval-mask-opacity"
+"""The Evaluation page's mask opacity slider (the page listens to it; a task draws it)."""
+
+
 class UiTask:
     """The UI side of one task (see the module's docstring for what the defaults describe).
 
@@ -205,6 +209,11 @@ class UiTask:
         picture = html.Img(src=thumb_url(ctx.project_id, image_id, ctx.seq_of(image_id)), alt=name)
         flags = self.relabel_flags(row, ctx.dataset)
         return result_tile(image_id, picture, True, "", flags, [html.Span(name)], name)
+
+    def result_controls(self) -> list[Component]:
+        """Controls the results section shows beside the threshold (none by default; instance
+        segmentation's mask opacity slider, :data:`MASK_OPACITY_ID`)."""
+        return []
 
     def detail(self, ctx: ResultsContext, row: Mapping[str, Any]) -> list[Component]:
         """The detail dialog's body: the full image, its file and subset, its flags."""

@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from aistudio.tasks.detection_models.catalogue import (
     DEFAULT_DETECTION_MODEL,
+    DEFAULT_INSTANCE_MODEL,
     DETECTION_MODELS,
     DETECTORS,
+    INSTANCE_DETECTORS,
+    INSTANCE_MODELS,
     MIN_DETECTION_IMAGE_SIZE,
     DetectorEntry,
     detector_entry,
@@ -96,6 +99,10 @@ def build_detector(
         from aistudio.tasks.detection_models.centernet import build_centernet
 
         return build_centernet(num_classes, pretrained_weights, trunk=entry.backbone)
+    if entry.family == "centermask":
+        from aistudio.tasks.detection_models.centermask import build_centermask
+
+        return build_centermask(num_classes, pretrained_weights, trunk=entry.backbone)
     from aistudio.tasks.detection_models.torchvision_detectors import build_torchvision_detector
 
     return build_torchvision_detector(name, num_classes, image_size, pretrained_weights)
@@ -123,8 +130,11 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_DETECTION_MODEL",
+    "DEFAULT_INSTANCE_MODEL",
     "DETECTION_MODELS",
     "DETECTORS",
+    "INSTANCE_DETECTORS",
+    "INSTANCE_MODELS",
     "MIN_DETECTION_IMAGE_SIZE",
     "CenterNet",
     "DetectionAugmentation",

@@ -105,6 +105,42 @@ DETECTORS: tuple[DetectorEntry, ...] = (
 DETECTION_MODELS: tuple[ModelSpec, ...] = tuple(entry.spec for entry in DETECTORS)
 """The detectors offered, the default first."""
 
+DEFAULT_INSTANCE_MODEL = "centermask_resnet18"
+
+INSTANCE_DETECTORS: tuple[DetectorEntry, ...] = (
+    DetectorEntry(
+        ModelSpec(
+            "centermask_resnet18",
+            "CenterNet + mask prototypes (ResNet-18)",
+            12.4,
+            MIN_DETECTION_IMAGE_SIZE,
+            (
+                "default: CenterNet with a YOLACT-style mask branch (32 prototypes at half "
+                "the input's resolution); fast and accurate from scratch on a CPU"
+            ),
+        ),
+        "centermask",
+        "resnet18",
+    ),
+    DetectorEntry(
+        ModelSpec(
+            "maskrcnn_resnet50_fpn",
+            "Mask R-CNN (ResNet-50 FPN)",
+            44.4,
+            MIN_DETECTION_IMAGE_SIZE,
+            (
+                "two-stage, the reference model; slow on a CPU (several seconds a step): "
+                "use cached ImageNet weights or a GPU"
+            ),
+        ),
+        "torchvision",
+        "resnet50",
+    ),
+)
+"""The instance segmentation models offered (detectors with masks), the default first."""
+
+INSTANCE_MODELS: tuple[ModelSpec, ...] = tuple(entry.spec for entry in INSTANCE_DETECTORS)
+
 
 def detector_entry(name: str) -> DetectorEntry:
     """The catalogue entry of detector ``name``.
@@ -112,8 +148,8 @@ def detector_entry(name: str) -> DetectorEntry:
     Raises:
         ValueError: unknown name (the message lists the choices).
     """
-    for entry in DETECTORS:
+    for entry in (*DETECTORS, *INSTANCE_DETECTORS):
         if entry.spec.name == name:
             return entry
-    choices = ", ".join(spec.name for spec in DETECTION_MODELS)
+    choices = ", ".join(spec.name for spec in (*DETECTION_MODELS, *INSTANCE_MODELS))
     raise ValueError(f"unknown detection model {name!r}: choose one of {choices}")

@@ -196,6 +196,16 @@ class CenterNet(nn.Module):
         Raises:
             ValueError: the input is not N x 3 x H x W or a side is under :data:`MIN_INPUT`.
         """
+        _, top = self.features(images)
+        return {"heatmap": self.heatmap(top), "size": self.size(top), "offset": self.offset(top)}
+
+    def features(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """The stem's stride-2 feature (before its max-pool) and the top-down path's stride-4
+        feature of the input padded to a multiple of 32 (what the heads read).
+
+        Raises:
+            ValueError: the input is not N x 3 x H x W or a side is under :data:`MIN_INPUT`.
+        """
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected N x 3 x H x W images, got {tuple(images.shape)}")
         height, width = int(images.shape[-2]), int(images.shape[-1])
@@ -206,7 +216,8 @@ class CenterNet(nn.Module):
         pad_h, pad_w = (-height) % TRUNK_STRIDE, (-width) % TRUNK_STRIDE
         if pad_h or pad_w:
             images = F.pad(images, (0, pad_w, 0, pad_h))
-        c2 = self.layer1(self.stem(images))
+        c1 = self.stem[2](self.stem[1](self.stem[0](images)))
+        c2 = self.layer1(self.stem[3](c1))
         c3 = self.layer2(c2)
         c4 = self.layer3(c3)
         c5 = self.layer4(c4)
@@ -218,7 +229,7 @@ class CenterNet(nn.Module):
             strict=True,
         ):
             top = fuse(lateral(feature) + F.interpolate(top, scale_factor=2.0, mode="nearest"))
-        return {"heatmap": self.heatmap(top), "size": self.size(top), "offset": self.offset(top)}
+        return c1, top
 
     # ------------------------------------------------------------------ training
     def encode_targets(
@@ -321,6 +332,19 @@ class CenterNet(nn.Module):
         heat, centres, size_target, offset_target = self.encode_targets(
             targets, grid, (int(images.shape[-2]), int(images.shape[-1]))
         )
+        return self.detection_losses(out, heat, centres, size_target, offset_target)
+
+    def detection_losses(
+        self,
+        out: dict[str, Tensor],
+        heat: Tensor,
+        centres: list[Tensor],
+        size_target: Tensor,
+        offset_target: Tensor,
+    ) -> dict[str, Tensor]:
+        """The three weighted losses of head maps ``out`` (float32) against encoded targets
+        (:meth:`encode_targets`)."""
+        logits = out["heatmap"]
         objects = max(1, int(size_target.shape[0]))
         positive = heat == 1.0
         prob = torch.sigmoid(logits)
@@ -355,6 +379,22 @@ class CenterNet(nn.Module):
         nms_iou: float,
         max_detections: int,
     ) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """Detections from head maps (see :meth:`decode_cells`, without the cells)."""
+        return [
+            (b, s, lab)
+            for b, s, lab, _ in self.decode_cells(
+                out, image_size, score_threshold, nms_iou, max_detections
+            )
+        ]
+
+    def decode_cells(
+        self,
+        out: dict[str, Tensor],
+        image_size: tuple[int, int],
+        score_threshold: float,
+        nms_iou: float,
+        max_detections: int,
+    ) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
         """Detections from head maps: peaks, top-k, boxes, threshold, class-wise NMS.
 
         Traceable: the exported graph runs this same code on a batch of one.
@@ -367,8 +407,9 @@ class CenterNet(nn.Module):
             max_detections: at most this many detections per image.
 
         Returns:
-            Per image ``(boxes K x 4 xyxy input pixels, scores K, labels K int64)``, by score
-            descending.
+            Per image ``(boxes K x 4 xyxy input pixels, scores K, labels K int64, cells K int64)``
+            by score descending; a cell is the flat index ``y * W + x`` of the detection's peak
+            on the heatmap grid (where a mask head reads its coefficients).
         """
         heat = torch.sigmoid(out["heatmap"].float())
         batch, classes, grid_h, grid_w = heat.shape
@@ -398,12 +439,12 @@ class CenterNet(nn.Module):
             ),
             dim=2,
         )
-        results: list[tuple[Tensor, Tensor, Tensor]] = []
+        results: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
         for i in range(batch):
             keep = scores[i] > score_threshold
-            b, s, lab = boxes[i][keep], scores[i][keep], labels[i][keep]
+            b, s, lab, cell = boxes[i][keep], scores[i][keep], labels[i][keep], pixel[i][keep]
             kept = batched_nms(b, s, lab, nms_iou)[:max_detections]
-            results.append((b[kept], s[kept], lab[kept]))
+            results.append((b[kept], s[kept], lab[kept], cell[kept]))
         return results
 
     @torch.no_grad()
@@ -492,7 +533,11 @@ class CenterNetExport(nn.Module):
 
 
 def build_centernet(
-    num_classes: int, pretrained_weights: bool, trunk: str = "resnet18", **kwargs: Any
+    num_classes: int,
+    pretrained_weights: bool,
+    trunk: str = "resnet18",
+    network: type[CenterNet] | None = None,
+    **kwargs: Any,
 ) -> tuple[CenterNet, str]:
     """A :class:`CenterNet`, its trunk from ImageNet weights when they are in the local cache.
 
@@ -505,7 +550,10 @@ def build_centernet(
         num_classes: number of object classes.
         pretrained_weights: whether ImageNet weights are wanted for the trunk.
         trunk: a key of :data:`TRUNKS`.
-        **kwargs: ``head_channels`` / ``neck_channels`` of :class:`CenterNet`.
+        network: the class to build (a :class:`CenterNet` subclass, such as the mask
+            model; default :class:`CenterNet`).
+        **kwargs: ``head_channels`` / ``neck_channels`` of :class:`CenterNet` (and what the
+            subclass takes).
 
     Returns:
         The network and the weights sentence of :func:`~aistudio.tasks.models.build_backbone`
@@ -516,7 +564,7 @@ def build_centernet(
         ValueError: fewer than one class or an unknown trunk.
         TaskInputError: a cached weights file is there but cannot be loaded.
     """
-    model = CenterNet(num_classes, trunk=trunk, **kwargs)
+    model = (network or CenterNet)(num_classes, trunk=trunk, **kwargs)
     if not pretrained_weights:
         return model, NOT_REQUESTED
     path = find_cached_weights(trunk)

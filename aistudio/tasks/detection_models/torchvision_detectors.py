@@ -1,4 +1,4 @@
-"""torchvision's FCOS, RetinaNet and Faster R-CNN behind the detector interface.
+"""torchvision's FCOS, RetinaNet, Faster R-CNN and Mask R-CNN behind the detector interface.
 
 These are for users with cached ImageNet backbones or a GPU: from scratch on a CPU they are
 several times slower than :class:`~aistudio.tasks.detection_models.centernet.CenterNet`.
@@ -14,7 +14,9 @@ stages); otherwise everything trains from scratch with BatchNorm (momentum
 ``image_std = 1`` (the pipeline's input is already ImageNet-normalised).
 
 Labels: the pipeline's labels are 0-based. FCOS and RetinaNet take them as they are; Faster
-R-CNN reserves 0 for the background, so its labels are shifted by one in and out.
+R-CNN and Mask R-CNN reserve 0 for the background, so their labels are shifted by one in and
+out. Mask R-CNN takes the targets' ``masks`` (M x S x S) and gives ``masks`` (K x S x S
+probabilities of the input's pixels, pasted by torchvision).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ _TORCHVISION_BUILDERS = (
     "fcos_resnet50_fpn",
     "retinanet_resnet50_fpn_v2",
     "fasterrcnn_mobilenet_v3_large_fpn",
+    "maskrcnn_resnet50_fpn",
 )
 
 
@@ -72,16 +75,24 @@ class TorchvisionDetector(nn.Module):
         label_offset: added to the pipeline's labels before the model sees them (1 for Faster
             R-CNN, whose label 0 is the background) and subtracted from its predictions.
         exportable: whether :meth:`export_module` is supported.
+        with_masks: whether the model segments (Mask R-CNN): targets carry ``masks`` and
+            predictions and exports give them.
     """
 
     def __init__(
-        self, model: nn.Module, name: str, label_offset: int = 0, exportable: bool = True
+        self,
+        model: nn.Module,
+        name: str,
+        label_offset: int = 0,
+        exportable: bool = True,
+        with_masks: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
         self.name = name
         self.label_offset = int(label_offset)
         self.exportable = exportable
+        self.with_masks = with_masks
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """The backbone's feature maps of ``images`` (N x 3 x S x S, normalised), by level."""
@@ -125,7 +136,10 @@ class TorchvisionDetector(nn.Module):
             )
             # torchvision refuses boxes without area: drop them (as SanitizeBoundingBoxes would)
             keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-            out.append({"boxes": boxes[keep], "labels": labels[keep] + self.label_offset})
+            model_target = {"boxes": boxes[keep], "labels": labels[keep] + self.label_offset}
+            if self.with_masks:
+                model_target["masks"] = target["masks"][keep].to(torch.uint8)
+            out.append(model_target)
         return out
 
     def losses(self, images: Tensor, targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -193,13 +207,14 @@ class TorchvisionDetector(nn.Module):
         results: list[dict[str, Tensor]] = []
         for out in outputs:
             order = torch.argsort(out["scores"], descending=True, stable=True)[:max_detections]
-            results.append(
-                {
-                    "boxes": out["boxes"][order].float(),
-                    "scores": out["scores"][order].float(),
-                    "labels": out["labels"][order].long() - self.label_offset,
-                }
-            )
+            found = {
+                "boxes": out["boxes"][order].float(),
+                "scores": out["scores"][order].float(),
+                "labels": out["labels"][order].long() - self.label_offset,
+            }
+            if self.with_masks:
+                found["masks"] = out["masks"][order][:, 0].float()
+            results.append(found)
         return results
 
     def export_module(
@@ -231,23 +246,32 @@ class TorchvisionDetector(nn.Module):
         owner.score_thresh = float(score_threshold)
         owner.nms_thresh = float(nms_iou)
         owner.detections_per_img = int(max_detections)
-        return TorchvisionExport(model, self.label_offset)
+        return TorchvisionExport(model, self.label_offset, self.with_masks)
 
 
 class TorchvisionExport(nn.Module):
     """A torchvision detector for a batch of one, returning plain tensors (see export_module)."""
 
-    def __init__(self, model: nn.Module, label_offset: int) -> None:
+    def __init__(self, model: nn.Module, label_offset: int, with_masks: bool = False) -> None:
         super().__init__()
         self.model = model
         self.label_offset = int(label_offset)
+        self.with_masks = with_masks
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Detections of image ``x`` (1 x 3 x S x S, normalised): boxes, scores, labels."""
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Detections of image ``x`` (1 x 3 x S x S, normalised): boxes, scores, labels (and
+        masks K x S x S for Mask R-CNN)."""
         out = self.model([x[0]])
         if isinstance(out, tuple):  # scripting/tracing returns (losses, detections)
             out = out[1]
         det = out[0]
+        if self.with_masks:
+            return (
+                det["boxes"],
+                det["scores"],
+                det["labels"] - self.label_offset,
+                det["masks"][:, 0],
+            )
         return det["boxes"], det["scores"], det["labels"] - self.label_offset
 
 
@@ -337,6 +361,13 @@ def _build(name: str, num_classes: int, image_size: int, path: Path | None) -> T
             **common,
         )
         return TorchvisionDetector(model, name, label_offset=1)
+    if name == "maskrcnn_resnet50_fpn":
+        from torchvision.models.detection import MaskRCNN
+
+        body = _resnet("resnet50", path, frozen_norm)
+        fpn = _resnet_fpn_extractor(body, 3 if trained else 5)
+        model = MaskRCNN(fpn, num_classes + 1, **common)
+        return TorchvisionDetector(model, name, label_offset=1, with_masks=True)
     raise ValueError(f"{name!r} is not a torchvision detector here")
 
 

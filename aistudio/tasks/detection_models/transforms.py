@@ -96,8 +96,10 @@ class DetectionAugmentation:
 
         Args:
             image: uint8 3 x S x S.
-            target: ``boxes`` (M x 4 xyxy pixels) and ``labels`` (M); other keys are copied
-                unchanged (they are not filtered with the boxes).
+            target: ``boxes`` (M x 4 xyxy pixels), ``labels`` (M) and optionally ``masks``
+                (M x S x S, one per box: moved with the pixels, NEAREST, uncovered pixels 0,
+                and kept or dropped with their boxes); other keys are copied unchanged (they
+                are not filtered with the boxes).
 
         Returns:
             The uint8 3 x S x S image and a new target whose ``boxes`` (float32, inside
@@ -123,8 +125,19 @@ class DetectionAugmentation:
         boxes: Tensor = tv_tensors.BoundingBoxes(
             raw, format="XYXY", canvas_size=canvas, clamping_mode=None
         )
+        masks: Tensor | None = None
+        if "masks" in target:
+            masks = tv_tensors.Mask(torch.as_tensor(target["masks"]))
+            if masks.shape[0] != raw.shape[0] or tuple(masks.shape[1:]) != canvas:
+                raise ValueError(
+                    f"expected {raw.shape[0]} masks of {self.size} x {self.size}, "
+                    f"got {tuple(masks.shape)}"
+                )
         if self.geometry is not None:
-            pixels, boxes = self.geometry(pixels, boxes)
+            if masks is None:
+                pixels, boxes = self.geometry(pixels, boxes)
+            else:
+                pixels, boxes, masks = self.geometry(pixels, boxes, masks)
         moved = boxes.as_subclass(torch.Tensor)
         area = (moved[:, 2] - moved[:, 0]).clamp(min=0) * (moved[:, 3] - moved[:, 1]).clamp(min=0)
         clamped = F.clamp_bounding_boxes(
@@ -135,16 +148,20 @@ class DetectionAugmentation:
         )
         shown = (clamped[:, 2] - clamped[:, 0]) * (clamped[:, 3] - clamped[:, 1])
         keep = (area > 0) & (shown >= self.min_visible * area)
-        kept = {
+        kept: dict[str, Tensor] = {
             "boxes": tv_tensors.BoundingBoxes(clamped[keep], format="XYXY", canvas_size=canvas),
             "labels": labels[keep],
         }
+        if masks is not None:
+            kept["masks"] = tv_tensors.Mask(masks.as_subclass(torch.Tensor)[keep])
         kept = self.sanitize(kept)
         if self.colour is not None:
             pixels = self.colour(pixels)
         out = dict(target)
         out["boxes"] = kept["boxes"].as_subclass(torch.Tensor).to(torch.float32)
         out["labels"] = kept["labels"].to(torch.int64)
+        if masks is not None:
+            out["masks"] = kept["masks"].as_subclass(torch.Tensor)
         return pixels.as_subclass(torch.Tensor), out
 
     def __repr__(self) -> str:
@@ -165,10 +182,13 @@ def build_detection_augmentation(
         A callable ``(image, target) -> (image, target)`` (see :class:`DetectionAugmentation`),
         or None when no augmentation is on.
     """
+    from torchvision import tv_tensors
     from torchvision.transforms import v2
 
     geometry: list[torch.nn.Module] = []
     bilinear = v2.InterpolationMode.BILINEAR
+    # the mean colour for the pixels, 0 (no object) for masks
+    fill: dict[type, Any] = {tv_tensors.Image: list(FILL), tv_tensors.Mask: 0}
     if augment.random_resized_crop:
         geometry.append(
             v2.RandomAffine(
@@ -176,7 +196,7 @@ def build_detection_augmentation(
                 translate=AFFINE_TRANSLATE,
                 scale=AFFINE_SCALE,
                 interpolation=bilinear,
-                fill=list(FILL),
+                fill=fill,
             )
         )
     if augment.horizontal_flip:
@@ -185,7 +205,7 @@ def build_detection_augmentation(
         geometry.append(v2.RandomVerticalFlip())
     if augment.rotation_degrees > 0:
         geometry.append(
-            v2.RandomRotation(augment.rotation_degrees, interpolation=bilinear, fill=list(FILL))
+            v2.RandomRotation(augment.rotation_degrees, interpolation=bilinear, fill=fill)
         )
     colour = None
     if augment.color_jitter > 0:
