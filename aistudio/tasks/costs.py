@@ -143,6 +143,26 @@ MODEL_COSTS: dict[str, ModelCost] = {
         params_base=18949504,
         params_per_output=5125,
     ),
+    # measured 2026-12-02 by `AISTUDIO_BENCH_MODELS=centermask_resnet18,maskrcnn_resnet50_fpn
+    # python -m bench resources` while other work shared the cores (times on the slow side)
+    "centermask_resnet18": ModelCost(
+        fixed_mb=258.5,
+        per_image_mb=18.31,
+        step_ms=149.2,
+        train_ms=23.8,
+        eval_ms=40.74,
+        params_base=12157892,
+        params_per_output=65,
+    ),
+    "maskrcnn_resnet50_fpn": ModelCost(
+        fixed_mb=1067.9,
+        per_image_mb=54.59,
+        step_ms=4450.9,
+        train_ms=40.72,
+        eval_ms=933.69,
+        params_base=43970133,
+        params_per_output=5382,
+    ),
 }
 """Each model of the catalogues (``tasks/models.py``, ``tasks/detection_models/catalogue.py``)
 by name."""

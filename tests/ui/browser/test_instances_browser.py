@@ -12,6 +12,7 @@ object does not (a mask file covers the whole image's rectangle: only the mask k
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from tests.ui.test_evaluation_detection import trained
 from tests.ui.test_evaluation_instances import evaluate, instance_report
 
 pytestmark = pytest.mark.browser
+
+from ui.tasks.base import MASK_OPACITY_ID  # noqa: E402
 
 POLYGON_IMAGES = 4
 MASK_IMAGES = 2
@@ -166,17 +169,21 @@ def test_masks_are_drawn_on_the_dataset_and_evaluation_pages(
     entry, mask = _mask_entry(workspace, project_id)
     inside, outside = _probe_points(entry, mask)
     dataset = commands.dataset_view(workspace, project_id)
-    outlines = sum(
-        1 for e in dataset.images.values() for o in e.structured["objects"] if "polygons" in o
-    )
-    assert outlines >= POLYGON_IMAGES
+    objects = [o for e in dataset.images.values() for o in e.structured["objects"]]
+    outlines = sum(1 for o in objects if "polygons" in o)
+    assert outlines >= POLYGON_IMAGES and len(objects) - outlines == MASK_IMAGES
 
-    # Dataset page: every outline filled over the thumbnails; the switch hides them.
-    page.goto(f"{server.url}project/{project_id}/dataset")
+    # Dataset page: every shape filled over the thumbnails (mask files painted through the
+    # mask route); the switch hides them.
+    with page.expect_response(lambda r: "/mask/" in r.url) as response:
+        page.goto(f"{server.url}project/{project_id}/dataset")
+    assert response.value.status == 200
+    assert response.value.headers["content-type"] == "image/png"
     grid = page.locator("#dataset-grid")
     expect(grid.locator(".thumb")).to_have_count(POLYGON_IMAGES + MASK_IMAGES)
     shapes = grid.locator(".overlay-mask")
-    expect(shapes).to_have_count(outlines)
+    expect(shapes).to_have_count(len(objects))
+    expect(grid.locator(".overlay-mask-file")).to_have_count(MASK_IMAGES)
     expect(shapes.first).to_be_visible()
     assert "polygon(" in shapes.first.locator(".overlay-ring").first.evaluate(
         "el => getComputedStyle(el).clipPath"
@@ -186,11 +193,8 @@ def test_masks_are_drawn_on_the_dataset_and_evaluation_pages(
     page.locator("#dataset-show-boxes").check()
     expect(shapes.first).to_be_visible()
 
-    # The detail view paints the mask file through the mask route.
-    with page.expect_response(lambda r: "/mask/" in r.url) as response:
-        page.locator(f"#dataset-grid .thumb[id*='{entry.image_id}']").click()
-    assert response.value.status == 200
-    assert response.value.headers["content-type"] == "image/png"
+    # The detail view paints the mask file too.
+    page.locator(f"#dataset-grid .thumb[id*='{entry.image_id}']").click()
     detail = page.locator("#dataset-detail-body .annotated")
     expect(detail.locator(".overlay-mask-file")).to_have_count(1)
     expect(page.locator("#dataset-detail-objects")).to_contain_text("mask")
@@ -212,3 +216,14 @@ def test_masks_are_drawn_on_the_dataset_and_evaluation_pages(
     expect(modal.locator("#eval-detail-boxes .overlay-prediction")).to_have_count(1)
     page.wait_for_timeout(300)  # the dialog fades in
     _assert_painted(truth, inside, outside)
+
+    # The opacity slider sets the masks' opacity on the results (one CSS variable).
+    page.keyboard.press("Escape")
+    expect(modal).to_be_hidden()
+    thumb = page.locator(f"#{MASK_OPACITY_ID} [role=slider]").first
+    thumb.focus()
+    thumb.press("Home")  # the slider's minimum, 0
+    sections = page.locator("#eval-sections")
+    expect(sections).to_have_attribute("style", re.compile(r"--mask-opacity: ?0(;|$)"))
+    tile_shape = page.locator("#eval-grid .overlay-mask.overlay-prediction").first
+    assert tile_shape.evaluate("el => getComputedStyle(el).opacity") == "0"
