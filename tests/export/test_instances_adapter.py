@@ -255,7 +255,9 @@ def test_onnx_masks_match_pytorch_and_the_figures_say_so(
         "agreement",
         "tolerance",
         "passed",
+        "mask_iou_min",
     }
+    assert result.event_data()["mask_iou_min"] == pytest.approx(result.mask_iou_min)
 
 
 def test_different_masks_fail_validation_with_a_clear_message(

@@ -1,4 +1,4 @@
-"""The task registry: two trainable tasks, clear errors for the others, a torch-free import."""
+"""The task registry: the trainable tasks, clear errors for the others, a torch-free import."""
 
 from __future__ import annotations
 
@@ -13,11 +13,17 @@ from aistudio.tasks.base import Task
 from events.schemas.common import TASKS
 from events.schemas.training import Augmentations
 
-NOT_YET = [name for name in TASKS if name not in ("classification", "regression", "detection")]
+TRAINABLE = ("classification", "regression", "detection", "instance_segmentation")
+NOT_YET = [name for name in TASKS if name not in TRAINABLE]
 
 
-def test_two_tasks_are_available_in_the_order_of_tasks() -> None:
-    assert available_tasks() == ["classification", "detection", "regression"]
+def test_the_trainable_tasks_are_available_in_the_order_of_tasks() -> None:
+    assert available_tasks() == [
+        "classification",
+        "detection",
+        "instance_segmentation",
+        "regression",
+    ]
     for name in available_tasks():
         task = get_task(name)
         assert isinstance(task, Task)
@@ -31,11 +37,11 @@ def test_classification_and_regression_take_labels_and_values() -> None:
 
 @pytest.mark.parametrize("name", NOT_YET)
 def test_the_other_tasks_say_training_is_not_available_yet(name: str) -> None:
-    assert len(NOT_YET) == 4
+    assert len(NOT_YET) == 3
     with pytest.raises(TaskNotAvailableError) as caught:
         get_task(name)
     assert str(caught.value).startswith(f"training for {name} is not available yet")
-    assert "classification, detection, regression" in str(caught.value)
+    assert "classification, detection, instance_segmentation, regression" in str(caught.value)
 
 
 def test_an_unknown_task_is_a_value_error_listing_the_tasks() -> None:
