@@ -30,7 +30,12 @@ from aistudio.tasks.base import (
     TaskOptions,
     Transform,
 )
-from aistudio.tasks.detection import DetectionOptions, DetectionTask, _ExportModule
+from aistudio.tasks.detection import (
+    DetectionEvaluator,
+    DetectionOptions,
+    DetectionTask,
+    _ExportModule,
+)
 from aistudio.tasks.detection_models.catalogue import DEFAULT_INSTANCE_MODEL, INSTANCE_MODELS
 
 if TYPE_CHECKING:  # importing this module stays torch-free
@@ -273,12 +278,8 @@ _NOT_DRAWN: dict[str, Any] = {"polygons": []}
 """The shape of a validation object (the training's validation draws nothing)."""
 
 
-class InstanceEvaluator:
+class InstanceEvaluator(DetectionEvaluator):
     """The validation pass's COCO mask and box figures (input pixels), batch by batch."""
-
-    def __init__(self, info: TargetInfo) -> None:
-        self.info = info
-        self.images: list[ImageInstances] = []
 
     def update(self, outputs: Any, targets: Any) -> None:
         """Keep one batch: its detections and targets (masks encoded as RLEs)."""
@@ -311,16 +312,6 @@ class InstanceEvaluator:
                     ],
                 )
             )
-
-    def gather(self, module: Any) -> None:
-        """Collect the images of every process (``torch.distributed.all_gather_object``)."""
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            return
-        parts: list[list[ImageInstances] | None] = [None] * dist.get_world_size()
-        dist.all_gather_object(parts, self.images)
-        self.images = [image for part in parts for image in (part or [])]
 
     def compute(self) -> MetricResult | None:
         """``mask_map``, ``mask_map50``, ``box_map``, ``box_map50`` (None when nothing was

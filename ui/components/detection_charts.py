@@ -246,9 +246,12 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def per_class_table(report: Mapping[str, Any]) -> Component:
+def per_class_table(
+    report: Mapping[str, Any], columns: Sequence[tuple[str, str]] = PER_CLASS_COLUMNS
+) -> Component:
     """The per-class figures: AP (COCO's, averaged over IoU .50:.95), AP50, AP75, and at the
-    threshold precision, recall, F1, objects, detections kept, TP, FP, FN."""
+    threshold precision, recall, F1, objects, detections kept, TP, FP, FN (``columns``: report
+    key and title of each, the class first)."""
     rows = report.get("per_class") or []
     if not rows:
         return html.P("No per-class figures in this evaluation.", className="small")
@@ -257,7 +260,7 @@ def per_class_table(report: Mapping[str, Any]) -> Component:
         html.Tr(
             [
                 html.Th(title, className="text-end" if key != "class" else "")
-                for key, title in PER_CLASS_COLUMNS
+                for key, title in columns
             ]
         )
     )
@@ -275,7 +278,7 @@ def per_class_table(report: Mapping[str, Any]) -> Component:
         ]
         cells += [
             html.Td(_cell(row.get(key)), className="text-end font-monospace")
-            for key, _ in PER_CLASS_COLUMNS[1:]
+            for key, _ in columns[1:]
         ]
         body.append(html.Tr(cells))
     return dbc.Table(
@@ -288,14 +291,16 @@ def per_class_table(report: Mapping[str, Any]) -> Component:
     )
 
 
-def per_class_csv(report: Mapping[str, Any]) -> str:
+def per_class_csv(
+    report: Mapping[str, Any], columns: Sequence[tuple[str, str]] = PER_CLASS_COLUMNS
+) -> str:
     """The per-class table as CSV: a header of report keys, a line per class (empty where a
     figure is undefined), values as the report has them."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([key for key, _ in PER_CLASS_COLUMNS])
+    writer.writerow([key for key, _ in columns])
     for row in report.get("per_class") or []:
-        values = [row.get(key) for key, _ in PER_CLASS_COLUMNS]
+        values = [row.get(key) for key, _ in columns]
         writer.writerow(["" if value is None else value for value in values])
     return out.getvalue()
 

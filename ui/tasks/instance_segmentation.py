@@ -21,12 +21,9 @@ or ``mask``: a file of the content store, fetched by the mask route); a predicti
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import dash_bootstrap_components as dbc
 from dash import dcc, html
 from dash.development.base_component import Component
 
@@ -42,6 +39,7 @@ from ui.components.annotation_overlay import (
     shape_element,
 )
 from ui.components.dataset_grid import image_url
+from ui.components.detection_charts import per_class_csv, per_class_table
 from ui.components.evaluation_results import ResultsContext
 from ui.tasks.base import MASK_OPACITY_ID
 from ui.tasks.detection import DetectionUi, image_size
@@ -149,65 +147,6 @@ def add_shapes(tree: Component, shapes: Sequence[Component]) -> Component:
     image, *boxes = frame.children
     frame.children = [image, *shapes, *boxes]
     return tree
-
-
-# ---------------------------------------------------------------------- per class
-def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def per_class_table(report: Mapping[str, Any]) -> Component:
-    """Mask and box AP (COCO's, averaged over IoU .50:.95) and AP50 per class, and at the
-    threshold precision, recall, F1, objects, detections kept, TP, FP, FN."""
-    rows = report.get("per_class") or []
-    if not rows:
-        return html.P("No per-class figures in this evaluation.", className="small")
-    classes = [str(c) for c in report.get("classes", [])]
-    head = html.Thead(
-        html.Tr(
-            [
-                html.Th(title, className="text-end" if key != "class" else "")
-                for key, title in PER_CLASS_COLUMNS
-            ]
-        )
-    )
-    body = []
-    for row in rows:
-        name = str(row.get("class"))
-        swatch = html.Span(
-            name, className="overlay-swatch", style={"borderColor": class_color(name, classes)}
-        )
-        cells = [html.Td(swatch)] + [
-            html.Td(_cell(row.get(key)), className="text-end font-monospace")
-            for key, _ in PER_CLASS_COLUMNS[1:]
-        ]
-        body.append(html.Tr(cells))
-    return dbc.Table(
-        [head, html.Tbody(body)],
-        size="sm",
-        hover=True,
-        responsive=True,
-        className="small mb-2 eval-class-table",
-        id="eval-class-table",
-    )
-
-
-def per_class_csv(report: Mapping[str, Any]) -> str:
-    """The per-class table as CSV: a header of report keys, a line per class (empty where a
-    figure is undefined), values as the report has them."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([key for key, _ in PER_CLASS_COLUMNS])
-    for row in report.get("per_class") or []:
-        values = [row.get(key) for key, _ in PER_CLASS_COLUMNS]
-        writer.writerow(["" if value is None else value for value in values])
-    return out.getvalue()
 
 
 # ---------------------------------------------------------------------- the controls
@@ -341,14 +280,14 @@ class InstanceSegmentationUi(DetectionUi):
         """Detection's notes and plots, then the per-class table of mask and box AP."""
         *body, section = super().metrics_body(rows, report, theme)
         head, _boxes_table = section.children
-        section.children = [head, per_class_table(report)]
+        section.children = [head, per_class_table(report, PER_CLASS_COLUMNS)]
         return [*body, section]
 
     def table_csv(self, report: Mapping[str, Any]) -> tuple[str, str] | None:
         """The per-class table (None without per-class figures)."""
         if not report.get("per_class"):
             return None
-        return "per-class", per_class_csv(report)
+        return "per-class", per_class_csv(report, PER_CLASS_COLUMNS)
 
     # ------------------------------------------------------------------ the controls
     def result_controls(self) -> list[Component]:
