@@ -209,7 +209,7 @@ def test_the_mask_model_learns_one_scene_and_exports_what_it_predicts() -> None:
     (found,) = model.predict(images, 0.0, 0.5, 5)
     masks = found["masks"]
     assert masks.shape == (5, 64, 64) and masks.dtype == torch.float32
-    assert torch.equal(masks, crop_to_boxes(masks, found["boxes"]))  # 0 outside each box
+    assert torch.equal(masks, crop_to_boxes(masks, found["boxes"]))  # 0 outside each (tight) box
     exported = model.export_module(0.0, 0.5, 5)(images)
     assert len(exported) == 4
     for got, want in zip(
@@ -264,3 +264,12 @@ def test_a_pasted_crop_is_the_whole_mask_resized_as_the_export_says(
         # a pixel whose value is 0.5 to float rounding may go either way
         differs = got != (whole >= 0.5)
         assert np.all(np.abs(whole[differs] - 0.5) < 1e-5)
+
+
+def test_boxes_are_tightened_to_their_masks_and_kept_where_a_mask_is_empty() -> None:
+    from aistudio.tasks.detection_models.centermask import tight_boxes
+
+    masks = torch.zeros(2, 10, 12)
+    masks[0, 2:5, 3:9] = 0.8
+    boxes = torch.tensor([[1.0, 1.0, 11.0, 9.0], [0.0, 0.0, 4.0, 4.0]])
+    assert tight_boxes(masks, boxes).tolist() == [[3.0, 2.0, 9.0, 5.0], [0.0, 0.0, 4.0, 4.0]]
