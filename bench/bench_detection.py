@@ -97,16 +97,30 @@ def _coco(folder: Path) -> Path:
     return folder
 
 
-def _project(workspace: Workspace, source: Path) -> str:
-    """Import the canvases and split them: the last ``HELD_OUT`` (by file name) are test."""
-    created = commands.create_project(workspace, "bench detection", "detection")
+def _project(
+    workspace: Workspace,
+    source: Path,
+    task: str = "detection",
+    held_out: int = HELD_OUT,
+    expected: int | None = None,
+) -> str:
+    """Import the canvases into a ``task`` project and split them: the last ``held_out`` (by
+    file name) are test. With ``expected``, that many images must come out annotated.
+
+    Raises:
+        RuntimeError: the import annotated another number of images than ``expected``.
+    """
+    created = commands.create_project(workspace, f"bench {task}", task)
     project_id = str(created.data["project_id"])
     commands.request_import(workspace, project_id, source, "coco")
     Worker(workspace).run(once=True)
     view = commands.dataset_view(workspace, project_id)
+    annotated = sum(1 for e in view.images.values() if e.structured)
+    if expected is not None and annotated != expected:
+        raise RuntimeError(f"the import annotated {annotated} of {expected} canvases")
     ordered = sorted(view.images.values(), key=lambda e: e.filename)
-    test = [e.image_id for e in ordered[-HELD_OUT:]]
-    rest = [e.image_id for e in ordered[:-HELD_OUT]]
+    test = [e.image_id for e in ordered[-held_out:]]
+    rest = [e.image_id for e in ordered[:-held_out]]
     random.Random(0).shuffle(rest)
     n_val = len(rest) * 15 // 100
     assignments = {"train": sorted(rest[n_val:]), "val": sorted(rest[:n_val]), "test": test}
@@ -150,10 +164,12 @@ def accuracy(workspace: Workspace, project_id: str) -> dict[str, Any]:
     }
 
 
-def app_rate(workspace: Workspace, project_id: str) -> float:
+def app_rate(
+    workspace: Workspace, project_id: str, task: str = "detection", name: str = "speed"
+) -> float:
     """Best train images/s of the real job without augmentation (0 loader workers)."""
     config = {
-        **commands.default_training_config("detection"),
+        **commands.default_training_config(task),
         "epochs": SPEED_EPOCHS,
         "batch_size": BATCH,
         "num_workers": 0,
@@ -161,7 +177,7 @@ def app_rate(workspace: Workspace, project_id: str) -> float:
         "scheduler": "none",
         "pretrained": False,
     }
-    command = commands.request_training(workspace, project_id, "speed", "default", config)
+    command = commands.request_training(workspace, project_id, name, "default", config)
     _run(workspace, project_id, "training", command.id)
     rates = [
         e.data["images_per_s"]

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -44,14 +43,11 @@ import numpy as np
 import torch
 
 from aistudio import commands
-from aistudio.commands.base import append_event
 from aistudio.datasets.scenes import Scene, write_scenes
 from aistudio.tasks.registry import get_task
 from aistudio.training.data import decode_all, labelled_entries, to_model_input
-from aistudio.worker.service import Worker
 from aistudio.workspace import Workspace
-from bench.bench_detection import _info, _run, _settings
-from bench.bench_training import NO_AUGMENTATION
+from bench.bench_detection import _info, _project, _run, _settings, app_rate
 from bench.common import Row, print_table
 from events import EventLog
 
@@ -132,34 +128,6 @@ def overlap_share(scenes: list[Scene]) -> tuple[int, int]:
     return total, shared
 
 
-def _project(workspace: Workspace, source: Path) -> str:
-    """Import the canvases and split them: the last ``HELD_OUT`` (by file name) are test."""
-    created = commands.create_project(workspace, "bench instances", TASK)
-    project_id = str(created.data["project_id"])
-    commands.request_import(workspace, project_id, source, "coco")
-    Worker(workspace).run(once=True)
-    view = commands.dataset_view(workspace, project_id)
-    annotated = sum(1 for e in view.images.values() if e.structured)
-    if annotated != CANVASES:
-        raise RuntimeError(f"the import annotated {annotated} of {CANVASES} canvases")
-    ordered = sorted(view.images.values(), key=lambda e: e.filename)
-    test = [e.image_id for e in ordered[-HELD_OUT:]]
-    rest = [e.image_id for e in ordered[:-HELD_OUT]]
-    random.Random(0).shuffle(rest)
-    n_val = len(rest) * 15 // 100
-    assignments = {"train": sorted(rest[n_val:]), "val": sorted(rest[:n_val]), "test": test}
-    data = {
-        "name": "default",
-        "ratios": {"train": 0.6375, "val": 0.1125, "test": 0.25},
-        "seed": 0,
-        "stratify": False,
-        "dataset_seq": view.seq,
-        "assignments": assignments,
-    }
-    append_event(workspace, project_id, "SplitCreated", data, "script", expected_seq=view.seq)
-    return project_id
-
-
 # ---------------------------------------------------------------------- figures
 def accuracy(workspace: Workspace, project_id: str) -> dict[str, Any]:
     """Train with the defaults a user gets, evaluate on the held-out test canvases."""
@@ -186,27 +154,6 @@ def accuracy(workspace: Workspace, project_id: str) -> dict[str, Any]:
         **{name: float(metrics[name]) for name in get_task(TASK).metric_names},
         "eval_images_per_s": float(evaluated.data["images_per_s"]),
     }
-
-
-def app_rate(workspace: Workspace, project_id: str, name: str) -> float:
-    """Best train images/s of the real job without augmentation (0 loader workers)."""
-    config = {
-        **commands.default_training_config(TASK),
-        "epochs": SPEED_EPOCHS,
-        "batch_size": BATCH,
-        "num_workers": 0,
-        "augmentations": NO_AUGMENTATION,
-        "scheduler": "none",
-        "pretrained": False,
-    }
-    command = commands.request_training(workspace, project_id, name, "default", config)
-    _run(workspace, project_id, "training", command.id)
-    rates = [
-        e.data["images_per_s"]
-        for e in EventLog(workspace.events_path(project_id)).read()
-        if e.type == "EpochCompleted" and e.causation == command.id
-    ]
-    return max(rates)
 
 
 def plain_rate(workspace: Workspace, project_id: str) -> float:
@@ -302,12 +249,12 @@ def main() -> None:
         workspace.ensure()
         source, scenes = _coco(root / "coco")
         objects, shared = overlap_share(scenes)
-        project_id = _project(workspace, source)
+        project_id = _project(workspace, source, TASK, HELD_OUT, expected=CANVASES)
         result = accuracy(workspace, project_id)
         plain = app = 0.0
         for round_ in range(SPEED_ROUNDS):
             plain = max(plain, plain_rate(workspace, project_id))
-            app = max(app, app_rate(workspace, project_id, f"speed {round_ + 1}"))
+            app = max(app, app_rate(workspace, project_id, TASK, f"speed {round_ + 1}"))
         export = export_latency(workspace, project_id, result["experiment_id"])
     peer = YOLO11N_SEG
     rows = [

@@ -75,6 +75,8 @@ class DetectionTask(Task):
     """The module of the evaluation's figures: its ``f1_optimal_threshold`` and the function
     named :attr:`figures_function`, both on :meth:`_image`'s images."""
     figures_function = "detection_figures"
+    export_adapter_class = "DetectionsAdapter"
+    """The adapter of :mod:`aistudio.export.adapters` that exports and validates the model."""
     default_config: dict[str, Any] = {"image_size": 128, "epochs": 30, "batch_size": 16}
     """Measured on 300 digit canvases (bench/bench_detection.py, docs/performance.md)."""
     default_augmentations: dict[str, Any] = {
@@ -331,10 +333,10 @@ class DetectionTask(Task):
     ) -> Any:
         """Final detections of one image (``boxes``, ``scores``, ``labels``), NMS in the graph,
         kept above the training's score threshold; the chosen threshold goes to the metadata."""
-        from aistudio.export.adapters import DetectionsAdapter
+        from aistudio.export import adapters
 
         opts = self._options(options)
-        return DetectionsAdapter(
+        return getattr(adapters, self.export_adapter_class)(
             _ExportModule(opts.score_threshold, opts.nms_iou, opts.max_detections),
             list(info.classes),
             opts.score_threshold,

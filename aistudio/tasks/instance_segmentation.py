@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from aistudio.tasks.base import (
     EvaluationContext,
-    ExportSettings,
     FileResolver,
     MetricResult,
     TargetInfo,
@@ -34,7 +33,6 @@ from aistudio.tasks.detection import (
     DetectionEvaluator,
     DetectionOptions,
     DetectionTask,
-    _ExportModule,
 )
 from aistudio.tasks.detection_models.catalogue import DEFAULT_INSTANCE_MODEL, INSTANCE_MODELS
 
@@ -67,6 +65,7 @@ class InstanceSegmentationTask(DetectionTask):
     options_model = DetectionOptions
     figures_module = "aistudio.evaluation.instance_figures"
     figures_function = "instance_figures"
+    export_adapter_class = "InstancesAdapter"
     default_config: dict[str, Any] = {"image_size": 128, "epochs": 30, "batch_size": 16}
 
     # ------------------------------------------------------------------ torch-free
@@ -201,21 +200,6 @@ class InstanceSegmentationTask(DetectionTask):
                 for o in objects
             ],
             masks=masks,
-        )
-
-    def export_adapter(
-        self, info: TargetInfo, options: TaskOptions, settings: ExportSettings
-    ) -> Any:
-        """Final detections of one image with their masks (``boxes``, ``scores``, ``labels``,
-        ``masks``), NMS in the graph; validated by box and mask IoU."""
-        from aistudio.export.adapters import InstancesAdapter
-
-        opts = self._options(options)
-        return InstancesAdapter(
-            _ExportModule(opts.score_threshold, opts.nms_iou, opts.max_detections),
-            list(info.classes),
-            opts.score_threshold,
-            settings.chosen_threshold,
         )
 
     def export_metadata(self, info: TargetInfo) -> dict[str, Any]:

@@ -29,7 +29,6 @@ each box is then the tight box of its mask (finer than the heatmap's stride-4 si
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -39,7 +38,6 @@ from torch import Tensor, nn
 from aistudio.tasks.detection_models.centernet import (
     STRIDE,
     CenterNet,
-    CenterNetExport,
     _conv_gn_relu,
     _head,
     build_centernet,
@@ -250,31 +248,7 @@ class CenterMask(CenterNet):
         full = full[:, : image_size[0], : image_size[1]]
         return crop_to_boxes(torch.sigmoid(full), boxes)
 
-    @torch.no_grad()
-    def predict(
-        self,
-        images: Tensor,
-        score_threshold: float = 0.1,
-        nms_iou: float = 0.5,
-        max_detections: int = 100,
-    ) -> list[dict[str, Tensor]]:
-        """CenterNet's detections per image plus ``masks`` (float32 K x H x W probabilities
-        of the input's pixels, 0 outside the box), in evaluation mode."""
-        was_training = self.training
-        self.eval()
-        size = (int(images.shape[-2]), int(images.shape[-1]))
-        try:
-            out = self(images)
-            decoded = self.decode_cells(out, size, score_threshold, nms_iou, max_detections)
-            results = [
-                self._found(out, i, b, s, lab, cells, size)
-                for i, (b, s, lab, cells) in enumerate(decoded)
-            ]
-        finally:
-            self.train(was_training)
-        return results
-
-    def _found(
+    def found(
         self,
         out: dict[str, Tensor],
         index: int,
@@ -284,8 +258,9 @@ class CenterMask(CenterNet):
         cells: Tensor,
         size: tuple[int, int],
     ) -> dict[str, Tensor]:
-        """One image's detections: masks cut to the heatmap's boxes, boxes then tightened to
-        the masks (:func:`tight_boxes`)."""
+        """One image's detections with ``masks`` (float32 K x H x W probabilities of the
+        input's pixels, 0 outside the box): masks cut to the heatmap's boxes, boxes then
+        tightened to the masks (:func:`tight_boxes`)."""
         masks = self.assemble_masks(out, index, boxes, cells, size)
         return {
             "boxes": tight_boxes(masks, boxes.float()),
@@ -293,31 +268,6 @@ class CenterMask(CenterNet):
             "labels": labels.long(),
             "masks": masks,
         }
-
-    def export_module(
-        self, score_threshold: float = 0.1, nms_iou: float = 0.5, max_detections: int = 100
-    ) -> nn.Module:
-        """A module for ONNX export: one image in, ``(boxes, scores, labels, masks)`` out
-        (NMS in the graph; masks K x H x W probabilities of the input's pixels)."""
-        return CenterMaskExport(
-            copy.deepcopy(self).eval(), score_threshold, nms_iou, max_detections
-        )
-
-
-class CenterMaskExport(CenterNetExport):
-    """A :class:`CenterMask` with its decoding, for a batch of one (see ``export_module``)."""
-
-    model: CenterMask
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Detections of image ``x`` (1 x 3 x S x S, normalised): boxes, scores, labels, masks."""
-        out = self.model(x)
-        size = (int(x.shape[-2]), int(x.shape[-1]))
-        boxes, scores, labels, cells = self.model.decode_cells(
-            out, size, self.score_threshold, self.nms_iou, self.max_detections
-        )[0]
-        found = self.model._found(out, 0, boxes, scores, labels, cells, size)
-        return found["boxes"], found["scores"], found["labels"], found["masks"]
 
 
 def build_centermask(
@@ -332,4 +282,4 @@ def build_centermask(
     return model, sentence
 
 
-__all__ = ["PROTOTYPES", "STRIDE", "CenterMask", "CenterMaskExport", "build_centermask"]
+__all__ = ["PROTOTYPES", "STRIDE", "CenterMask", "build_centermask", "tight_boxes"]

@@ -469,20 +469,30 @@ class CenterNet(nn.Module):
         """
         was_training = self.training
         self.eval()
+        size = (int(images.shape[-2]), int(images.shape[-1]))
         try:
             out = self(images)
-            decoded = self.decode(
-                out,
-                (int(images.shape[-2]), int(images.shape[-1])),
-                score_threshold,
-                nms_iou,
-                max_detections,
-            )
+            decoded = self.decode_cells(out, size, score_threshold, nms_iou, max_detections)
+            return [
+                self.found(out, i, b, s, lab, cells, size)
+                for i, (b, s, lab, cells) in enumerate(decoded)
+            ]
         finally:
             self.train(was_training)
-        return [
-            {"boxes": b.float(), "scores": s.float(), "labels": lab.long()} for b, s, lab in decoded
-        ]
+
+    def found(
+        self,
+        out: dict[str, Tensor],
+        index: int,
+        boxes: Tensor,
+        scores: Tensor,
+        labels: Tensor,
+        cells: Tensor,
+        size: tuple[int, int],
+    ) -> dict[str, Tensor]:
+        """Image ``index``'s detections as :meth:`predict` and the export give them, from
+        :meth:`decode_cells` (a subclass adds what it reads at the cells). Traceable."""
+        return {"boxes": boxes.float(), "scores": scores.float(), "labels": labels.long()}
 
     def export_module(
         self, score_threshold: float = 0.1, nms_iou: float = 0.5, max_detections: int = 100
@@ -519,17 +529,15 @@ class CenterNetExport(nn.Module):
         self.nms_iou = float(nms_iou)
         self.max_detections = int(max_detections)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Detections of image ``x`` (1 x 3 x S x S, normalised): boxes, scores, labels."""
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Detections of image ``x`` (1 x 3 x S x S, normalised): boxes, scores, labels (and
+        what :meth:`CenterNet.found` adds, such as masks), in that order."""
         out = self.model(x)
-        boxes, scores, labels = self.model.decode(
-            out,
-            (int(x.shape[-2]), int(x.shape[-1])),
-            self.score_threshold,
-            self.nms_iou,
-            self.max_detections,
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        boxes, scores, labels, cells = self.model.decode_cells(
+            out, size, self.score_threshold, self.nms_iou, self.max_detections
         )[0]
-        return boxes, scores, labels
+        return tuple(self.model.found(out, 0, boxes, scores, labels, cells, size).values())
 
 
 def build_centernet(
