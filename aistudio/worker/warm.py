@@ -177,6 +177,19 @@ _active_lock = threading.Lock()
 _active: WarmRunner | None = None
 
 
+def _spawn_deaf_to_ctrl_c(spawn: Callable[[], None]) -> None:
+    """Run ``spawn`` with SIGINT blocked in this thread, so the process it starts inherits the
+    block: the server shares the worker's process group, and a Ctrl-C while its interpreter is
+    still starting (before :func:`warm_child.preload` ignores SIGINT) would print a
+    KeyboardInterrupt traceback into the worker's output. The server unblocks it once ignored.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        spawn()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class WarmRunner:
     """Starts jobs as forks of a server process that has torch and Lightning imported.
 
@@ -367,7 +380,7 @@ class WarmRunner:
             # server dies with it (warm_child.preload asks for SIGKILL when its parent thread
             # ends), instead of importing on for seconds after its worker was killed.
             _context().set_forkserver_preload([self.preload_module])
-            forkserver.ensure_running()
+            _spawn_deaf_to_ctrl_c(forkserver.ensure_running)
         except OSError as exc:
             self._warmed(started, {}, f"{type(exc).__name__}: {exc}")
             return

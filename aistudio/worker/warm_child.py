@@ -82,6 +82,9 @@ def preload(modules: tuple[str, ...] | None = None) -> None:
     # The server shares the worker's process group: a Ctrl-C in the worker's terminal must not
     # kill it half-way through its imports (multiprocessing ignores SIGINT only after them).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Blocked since the worker spawned this server (warm._spawn_deaf_to_ctrl_c): now that it is
+    # ignored, a Ctrl-C pending from the start is dropped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     worker = os.getppid()
     _no_main_rerun()
     started = time.monotonic()

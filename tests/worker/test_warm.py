@@ -320,6 +320,24 @@ def test_while_the_runner_warms_torch_jobs_wait_and_others_start_cold(
     assert not runner.should_wait("EvaluationRequested")
 
 
+def test_a_ctrl_c_while_the_server_starts_does_not_reach_it() -> None:
+    """The server shares the worker's process group: a Ctrl-C in the worker's terminal in the
+    first milliseconds of the server's interpreter (before it ignores SIGINT) used to print a
+    KeyboardInterrupt traceback and kill it. It is spawned with SIGINT blocked."""
+    runner = WarmRunner(preload_module="tests.worker.warm_slow", start_delay_s=0)
+    runner.start()
+    try:
+        servers = _forkserver_children(os.getpid())
+        assert len(servers) == 1, servers
+        os.kill(servers[0], signal.SIGINT)  # at once: the interpreter is still starting
+        time.sleep(1.0)
+        assert process_alive(servers[0]), "a Ctrl-C killed the starting server"
+        assert runner.state == "warming"
+    finally:
+        runner.stop()
+    wait_until(lambda: not process_alive(servers[0]), 5, "the stopped server to end")
+
+
 def test_the_server_starts_after_a_delay_or_at_once_for_a_job_that_waits() -> None:
     """Started by a worker, the server begins importing only after ``start_delay_s`` (what
     starts with the worker gets the CPU first), unless a torch job comes first."""
