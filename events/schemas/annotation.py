@@ -194,12 +194,40 @@ class InstancesAnnotation(EventData):
     objects: list[InstanceObject] = Field(default_factory=list, max_length=MAX_OBJECTS)
 
 
+MAX_SEMANTIC_CLASSES = 255
+"""Classes a semantic mask's legend may name: values 0..254 (255 is ignore)."""
+IGNORE_INDEX = 255
+"""The value of a semantic mask's pixels that are neither trained on nor scored (VOC's void)."""
+
+
 class SemanticAnnotation(EventData):
     """Semantic segmentation: an 8-bit index PNG of the image's size (value = class index,
-    255 = ignore)."""
+    255 = ignore) and its legend.
+
+    ``classes`` names what the values mean: value ``i`` is ``classes[i]``, ``classes[0]`` the
+    background; every name is one of the project's classes. A legend makes a mask readable on
+    its own (two sources may number their classes differently: each keeps its numbers). Imports
+    always write it; an annotation without one (written before it existed) reads its values as
+    indices of the project's class list. Left out of the normal form when absent.
+    """
 
     kind: Literal["semantic"] = "semantic"
     mask: StoreRef
+    classes: list[Label] | None = Field(default=None, min_length=1, max_length=MAX_SEMANTIC_CLASSES)
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_classes(cls, classes: list[str] | None) -> list[str] | None:
+        if classes is not None and len(set(classes)) != len(classes):
+            raise ValueError("a mask's legend names each class once")
+        return classes
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if out.get("classes") is None:
+            out.pop("classes", None)
+        return out
 
 
 class AnomalyAnnotation(EventData):
@@ -314,6 +342,12 @@ def annotation_problems(
                 problems.append(f"{where}: a polygon reaches outside the {width}x{height} image")
         if kind == "rboxes":
             problems.extend(_rbox_problems(obj, width, height, where))
+    unknown = [c for c in annotation.get("classes") or () if c not in classes]
+    if kind == "semantic" and unknown:
+        problems.append(
+            f"the mask's legend names {len(unknown)} class(es) that are not the project's: "
+            + ", ".join(repr(c) for c in unknown[:5])
+        )
     return problems
 
 
