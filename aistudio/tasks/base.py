@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # torch only for type checkers: importing this module stays t
 
     from projections.dataset import DatasetView, ImageEntry
 
-LabelKind = Literal["label", "value", "boxes", "instances"]
+LabelKind = Literal["label", "value", "boxes", "instances", "semantic"]
 FileResolver = Callable[[str, str], Path]
 """``(sha256, ext) -> path`` of a file of the project's content store (masks of annotations)."""
 MetricMode = Literal["max", "min"]
@@ -332,8 +332,14 @@ class Task(ABC):
         a task that predicts something else says so)."""
         return len(info.classes)
 
-    def class_counts(self, entries: Sequence[ImageEntry], info: TargetInfo) -> list[int]:
-        """How many times each class of ``info.classes`` occurs in ``entries`` (class weights)."""
+    def class_counts(
+        self, entries: Sequence[ImageEntry], info: TargetInfo, files: FileResolver | None = None
+    ) -> list[int]:
+        """How many times each class of ``info.classes`` occurs in ``entries`` (class weights).
+
+        ``files`` finds the content store's files (a task counting the pixels of its masks
+        reads them); a task whose annotations name none ignores it.
+        """
         counts = dict.fromkeys(info.classes, 0)
         for entry in entries:
             if entry.label in counts:

@@ -119,7 +119,9 @@ class DetectionTask(Task):
             )
         return TargetInfo(classes=classes)
 
-    def class_counts(self, entries: Sequence[ImageEntry], info: TargetInfo) -> list[int]:
+    def class_counts(
+        self, entries: Sequence[ImageEntry], info: TargetInfo, files: FileResolver | None = None
+    ) -> list[int]:
         """Objects of each class in ``entries``."""
         counts = Counter(str(o["class"]) for e in entries for o in self._objects(e))
         return [counts.get(c, 0) for c in info.classes]

@@ -28,7 +28,7 @@ import itertools
 import logging
 import pickle
 from abc import abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -240,6 +240,32 @@ def build_backbone(name: str, outputs: int, pretrained_weights: bool) -> tuple[n
         if isinstance(module, nn.BatchNorm2d):
             module.momentum = BATCHNORM_MOMENTUM
     return model, sentence
+
+
+def load_trunk_weights(
+    modules: Mapping[str, nn.Module], name: str, title: str, pretrained_weights: bool
+) -> str:
+    """Copy the cached ImageNet weights of torchvision's ``name`` into ``modules`` (the modules
+    of a network that hold the torchvision model's parts, by the torchvision model's names), and
+    say what was done: :data:`IMAGENET_WEIGHTS`, :data:`NOT_REQUESTED` or the from-scratch
+    sentence naming where the weights were looked for. Nothing is downloaded.
+
+    Raises:
+        TaskInputError: a cached weights file is there but cannot be loaded.
+    """
+    if not pretrained_weights:
+        return NOT_REQUESTED
+    path = find_cached_weights(name)
+    if path is None:
+        return _from_scratch_sentence(title, cached_weights_path(name))
+    from torchvision.models import get_model
+
+    source = get_model(name, weights=None)
+    _load_weights(source, path)
+    for part, module in modules.items():
+        module.load_state_dict(source.get_submodule(part).state_dict())
+    logger.info("loaded ImageNet weights of %s from %s", name, path)
+    return IMAGENET_WEIGHTS
 
 
 class BackboneTask(PerImageTask):

@@ -6,7 +6,13 @@ A new task is one module defining a :class:`Task` instance, added to ``_TASKS`` 
 
 from __future__ import annotations
 
-from aistudio.tasks import classification, detection, instance_segmentation, regression
+from aistudio.tasks import (
+    classification,
+    detection,
+    instance_segmentation,
+    regression,
+    segmentation,
+)
 from aistudio.tasks.base import Task
 from events.schemas.common import TASKS
 
@@ -17,6 +23,7 @@ _TASKS: dict[str, Task] = {
         regression.TASK,
         detection.TASK,
         instance_segmentation.TASK,
+        segmentation.TASK,
     )
 }
 

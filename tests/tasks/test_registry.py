@@ -13,7 +13,13 @@ from aistudio.tasks.base import Task
 from events.schemas.common import TASKS
 from events.schemas.training import Augmentations
 
-TRAINABLE = ("classification", "regression", "detection", "instance_segmentation")
+TRAINABLE = (
+    "classification",
+    "regression",
+    "detection",
+    "instance_segmentation",
+    "segmentation",
+)
 NOT_YET = [name for name in TASKS if name not in TRAINABLE]
 
 
@@ -21,6 +27,7 @@ def test_the_trainable_tasks_are_available_in_the_order_of_tasks() -> None:
     assert available_tasks() == [
         "classification",
         "detection",
+        "segmentation",
         "instance_segmentation",
         "regression",
     ]
@@ -37,11 +44,12 @@ def test_classification_and_regression_take_labels_and_values() -> None:
 
 @pytest.mark.parametrize("name", NOT_YET)
 def test_the_other_tasks_say_training_is_not_available_yet(name: str) -> None:
-    assert len(NOT_YET) == 3
+    assert len(NOT_YET) == 2
     with pytest.raises(TaskNotAvailableError) as caught:
         get_task(name)
     assert str(caught.value).startswith(f"training for {name} is not available yet")
-    assert "classification, detection, instance_segmentation, regression" in str(caught.value)
+    listed = "classification, detection, segmentation, instance_segmentation, regression"
+    assert listed in str(caught.value)
 
 
 def test_an_unknown_task_is_a_value_error_listing_the_tasks() -> None:
@@ -52,7 +60,7 @@ def test_an_unknown_task_is_a_value_error_listing_the_tasks() -> None:
     assert "detection" in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["classification", "regression", "detection"])
+@pytest.mark.parametrize("name", ["classification", "regression", "detection", "segmentation"])
 def test_task_metadata_is_consistent(name: str) -> None:
     task = get_task(name)
     names = [spec.name for spec in task.models]

@@ -35,15 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
-from aistudio.tasks.models import (
-    BATCHNORM_MOMENTUM,
-    IMAGENET_WEIGHTS,
-    NOT_REQUESTED,
-    _from_scratch_sentence,
-    _load_weights,
-    cached_weights_path,
-    find_cached_weights,
-)
+from aistudio.tasks.models import BATCHNORM_MOMENTUM, load_trunk_weights
 
 logger = logging.getLogger(__name__)
 
@@ -573,19 +565,8 @@ def build_centernet(
         TaskInputError: a cached weights file is there but cannot be loaded.
     """
     model = (network or CenterNet)(num_classes, trunk=trunk, **kwargs)
-    if not pretrained_weights:
-        return model, NOT_REQUESTED
-    path = find_cached_weights(trunk)
-    if path is None:
-        return model, _from_scratch_sentence(TRUNKS[trunk], cached_weights_path(trunk))
-    from torchvision.models import get_model
-
-    resnet = get_model(trunk, weights=None)
-    _load_weights(resnet, path)
-    for name, module in model.trunk_modules().items():
-        module.load_state_dict(getattr(resnet, name).state_dict())
+    sentence = load_trunk_weights(model.trunk_modules(), trunk, TRUNKS[trunk], pretrained_weights)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.momentum = BATCHNORM_MOMENTUM
-    logger.info("loaded ImageNet weights of the %s trunk from %s", trunk, path)
-    return model, IMAGENET_WEIGHTS
+    return model, sentence
