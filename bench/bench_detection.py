@@ -103,16 +103,18 @@ def _project(
     task: str = "detection",
     held_out: int = HELD_OUT,
     expected: int | None = None,
+    fmt: str = "coco",
 ) -> str:
-    """Import the canvases into a ``task`` project and split them: the last ``held_out`` (by
-    file name) are test. With ``expected``, that many images must come out annotated.
+    """Import the canvases (a ``fmt`` source) into a ``task`` project and split them: the last
+    ``held_out`` (by file name) are test. With ``expected``, that many images must come out
+    annotated.
 
     Raises:
         RuntimeError: the import annotated another number of images than ``expected``.
     """
     created = commands.create_project(workspace, f"bench {task}", task)
     project_id = str(created.data["project_id"])
-    commands.request_import(workspace, project_id, source, "coco")
+    commands.request_import(workspace, project_id, source, fmt)
     Worker(workspace).run(once=True)
     view = commands.dataset_view(workspace, project_id)
     annotated = sum(1 for e in view.images.values() if e.structured)

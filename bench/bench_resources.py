@@ -63,7 +63,7 @@ def _rss_bytes() -> int:
 
 def _fake_entries(n: int, size: int, kind: str = "boxes") -> list[Any]:
     """Entries that every task accepts: a label, a value and an annotation of ``kind`` each
-    (boxes; or instances, each box's rectangle as its polygon)."""
+    (boxes; instances, each box's rectangle as its polygon; or a semantic mask and legend)."""
     from projections.dataset import ImageEntry
 
     entries = []
@@ -77,6 +77,11 @@ def _fake_entries(n: int, size: int, kind: str = "boxes") -> list[Any]:
             for obj in objects:
                 x1, y1, x2, y2 = obj["box"]
                 obj["polygons"] = [[x1, y1, x2, y1, x2, y2, x1, y2]]
+        annotation: dict[str, Any] = {"kind": kind, "objects": objects}
+        if kind == "semantic":
+            legend = ["background", *(f"c{k}" for k in range(CLASSES))]
+            annotation = {"kind": kind, "mask": {"sha256": f"{i:064x}", "ext": "png"}}
+            annotation["classes"] = legend
         entries.append(
             ImageEntry(
                 image_id=f"img-{i:08x}",
@@ -89,7 +94,7 @@ def _fake_entries(n: int, size: int, kind: str = "boxes") -> list[Any]:
                 label=cls,
                 value=float(i % 7),
                 added_seq=1,
-                structured={"kind": kind, "objects": objects},
+                structured=annotation,
             )
         )
     return entries
@@ -105,14 +110,18 @@ def _measure_child(spec: dict[str, Any]) -> dict[str, Any]:
 
     task = get_task(spec["task"])
     size, batch = int(spec["size"]), int(spec["batch"])
-    kind = "instances" if task.label_kind == "instances" else "boxes"
+    kind = task.label_kind if task.label_kind in ("instances", "semantic") else "boxes"
     entries = _fake_entries(max(batch, 2 * CLASSES), size, kind)
     info = task.fit_state(entries)
     options = task.options_model()
     images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
-    samples = [
-        (images[i], task.sample_target(e, info, size)) for i, e in enumerate(entries[:batch])
-    ]
+    if kind == "semantic":  # index masks of the image's size (no file to read them from)
+        masks = torch.randint(0, len(info.classes), (batch, size, size), dtype=torch.uint8)
+        samples = [(images[i], masks[i]) for i in range(batch)]
+    else:
+        samples = [
+            (images[i], task.sample_target(e, info, size)) for i, e in enumerate(entries[:batch])
+        ]
     _, targets = task.collate(samples)  # as a loader's batch (masks unpacked)
     torch.manual_seed(0)
     rss_before = _rss_bytes()
