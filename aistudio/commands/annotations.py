@@ -2,17 +2,22 @@
 
 The same rules as an import's (DESIGN §3b): the annotation's kind is the project's task's, every
 object's class is in the project's list, boxes, polygons and rotated boxes' centres lie inside
-the image, and a mask names a PNG of the content store of the image's very size.
+the image, and a mask names a PNG of the content store of the image's very size. A class mask
+(``semantic``) is an 8-bit single-channel PNG whose values name classes of its legend (or of the
+project's list, when it has none) or are 255 (ignore).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from aistudio.commands.base import CommandError, append_event, project_task, validate_data
 from aistudio.commands.datasets import dataset_view
+from aistudio.datasets.formats.semantic import MaskError, check_values, png_header
 from aistudio.workspace import Workspace, WorkspaceError
 from events import Event
 from events.schemas.annotation import TASK_ANNOTATION_KINDS, annotation_problems
@@ -46,7 +51,7 @@ def check_annotation(
         )
     width, height = entry.upright_size  # annotations are in the upright frame
     problems = annotation_problems(checked, width, height, classes)
-    problems += _mask_problems(workspace, project_id, entry, checked)
+    problems += _mask_problems(workspace, project_id, entry, checked, classes)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise CommandError(f"{entry.filename}: {problems[0]}{more}")
@@ -54,7 +59,11 @@ def check_annotation(
 
 
 def _mask_problems(
-    workspace: Workspace, project_id: str, entry: ImageEntry, annotation: dict[str, Any]
+    workspace: Workspace,
+    project_id: str,
+    entry: ImageEntry,
+    annotation: dict[str, Any],
+    classes: list[str],
 ) -> list[str]:
     refs = [("mask", annotation.get("mask"))]
     refs += [
@@ -78,7 +87,42 @@ def _mask_problems(
         if size != entry.upright_size:
             width, height = entry.upright_size
             problems.append(f"{where}: {size[0]}x{size[1]}, not the image's {width}x{height}")
+        elif annotation["kind"] == "semantic":
+            legend, named = (
+                (annotation["classes"], "its legend")
+                if annotation.get("classes")
+                else (classes, "the project's class list")
+            )
+            problems.extend(f"{where}: {p}" for p in _class_mask_problems(path, legend, named))
     return problems
+
+
+def _class_mask_problems(path: Path, legend: list[str], where: str) -> list[str]:
+    """A class mask must be an 8-bit grey PNG whose values name the legend's classes (or the
+    project's, for a mask without a legend), or are 255 (ignore)."""
+    try:
+        with path.open("rb") as handle:
+            header = png_header(handle.read(32))
+        if (header.bit_depth, header.colour_type) != (8, 0):
+            return [
+                f"a {_png_kind(header.bit_depth, header.colour_type)} PNG: a class mask is an "
+                "8-bit single-channel (grey, 'L') PNG of class indices"
+            ]
+        with Image.open(path) as mask:
+            values = np.asarray(mask)
+        check_values(values, legend, where)
+    except MaskError as exc:
+        return [str(exc)]
+    except (OSError, UnidentifiedImageError) as exc:
+        return [f"not a readable PNG ({exc})"]
+    return []
+
+
+_COLOUR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey and alpha", 6: "RGBA"}
+
+
+def _png_kind(bit_depth: int, colour_type: int) -> str:
+    return f"{_COLOUR_TYPES.get(colour_type, f'colour type {colour_type}')} ({bit_depth}-bit)"
 
 
 def change_annotation(

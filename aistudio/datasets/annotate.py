@@ -5,12 +5,14 @@
   annotation is refused with the formats that can (a class-per-folder import into a detection
   project used to leave every image unlabelled without a word).
 - :class:`Annotator`: one import's annotations, file by file: a candidate's objects become a
-  ``boxes`` or ``instances`` annotation once its image is inspected (its upright size known),
-  or a listed skip; the same content twice with other objects is a conflict, as with labels.
-  An instance's mask (from an RLE) is a PNG of the content store, written (temporary file,
-  fsync, rename) by a small thread pool once its image is taken and waited for before the
-  import returns its events (:meth:`Annotator.wait_for_masks`); a copy found to be a duplicate
-  or a conflict writes none.
+  ``boxes`` or ``instances`` annotation, its class mask a ``semantic`` one, once its image is
+  inspected (its upright size known), or a listed skip; the same content twice with other
+  objects (another mask) is a conflict, as with labels. Each kind has its rule (``_FINISHERS``:
+  ``finish_boxes``, ``finish_instances``, ``finish_semantic``). An instance's mask (from an
+  RLE) and a class mask are PNGs of the content store, written (temporary file, fsync, rename)
+  by a small thread pool once its image is taken and waited for before the import returns its
+  events (:meth:`Annotator.wait_for_masks`); a copy found to be a duplicate or a conflict
+  writes none.
 - :func:`referenced_files`: every stored file the log names, originals and masks alike (what
   a sweep must keep).
 - :func:`annotation_events`: ``AnnotationsSet`` batches for the records finally added;
@@ -46,6 +48,8 @@ SOURCE_SPLIT = "source"
 """The split an import creates from a source's own subsets."""
 OBJECT_KINDS = frozenset({"boxes", "instances"})
 """The annotation kinds made of objects (counted, clipped, compared object by object)."""
+MASK_KINDS = frozenset({"semantic"})
+"""The annotation kinds that are one class mask per image, with its legend (its classes)."""
 
 
 class ReadPlan(NamedTuple):
@@ -101,6 +105,11 @@ _NEEDS = {
         "each object's outline or mask: a COCO JSON with `segmentation` (polygons or RLE) or a "
         "YOLO data.yaml with segmentation labels (cls x1 y1 x2 y2 …)"
     ),
+    "semantic": (
+        "a class mask per image: images/ with masks/ (PNG, value = class index) and an "
+        "optional classes.txt, a Pascal VOC folder with SegmentationClass/, or a COCO JSON "
+        "with `segmentation` (painted by class)"
+    ),
 }
 """What a task's kind of annotation needs, in words (the formats that give it)."""
 _WHAT = {
@@ -108,6 +117,7 @@ _WHAT = {
     "value": "values",
     "boxes": "boxes",
     "instances": "outlines and masks",
+    "semantic": "class masks",
 }
 
 
@@ -160,20 +170,57 @@ class _Finished:
     masks: Mapping[str, bytes]
 
 
-def _finish(
-    kind: str | None, raw: Any, width: int, height: int, classes: frozenset[str]
-) -> tuple[_Finished | None, str | None, int]:
-    """``(finished, reason, clipped)`` of one image's objects in a ``kind`` listing."""
-    if kind == "instances":
-        # shapely (a third of a second to import) only for the imports that need it
-        from aistudio.datasets.formats.masks import finish_instances
+Finisher = Callable[[Any, int, int, frozenset[str]], tuple[_Finished | None, str | None, int]]
+"""``(raw, width, height, classes) -> (finished, reason, clipped)``: one kind's rule for what a
+reader gives an image (its objects, or its class mask) once the upright size is known."""
 
-        done = finish_instances(raw, width, height, classes)
-        finished = None if done.annotation is None else _Finished(done.annotation, done.masks)
-        return finished, _refusal(done.refused_count, done.refused), done.clipped
+
+def _finish_boxes(
+    raw: Any, width: int, height: int, classes: frozenset[str]
+) -> tuple[_Finished | None, str | None, int]:
     boxes = finish_boxes(raw, width, height, classes)
     finished = None if boxes.annotation is None else _Finished(boxes.annotation, {})
     return finished, _refusal(boxes.refused_count, boxes.refused), boxes.clipped
+
+
+def _finish_instances(
+    raw: Any, width: int, height: int, classes: frozenset[str]
+) -> tuple[_Finished | None, str | None, int]:
+    # shapely (a third of a second to import) only for the imports that need it
+    from aistudio.datasets.formats.masks import finish_instances
+
+    done = finish_instances(raw, width, height, classes)
+    finished = None if done.annotation is None else _Finished(done.annotation, done.masks)
+    return finished, _refusal(done.refused_count, done.refused), done.clipped
+
+
+def _finish_semantic(
+    raw: Any, width: int, height: int, classes: frozenset[str]
+) -> tuple[_Finished | None, str | None, int]:
+    """A class mask; its legend is its own (the source's classes, or the values' names)."""
+    from aistudio.datasets.formats.semantic import finish_semantic
+
+    done = finish_semantic(raw, width, height)
+    finished = None if done.annotation is None else _Finished(done.annotation, done.masks)
+    return finished, done.refused, 0
+
+
+_FINISHERS: dict[str, Finisher] = {
+    "boxes": _finish_boxes,
+    "instances": _finish_instances,
+    "semantic": _finish_semantic,
+}
+"""The rule of each structured kind (a reader's listing names its kind as ``target``)."""
+
+
+def _finish(
+    kind: str | None, raw: Any, width: int, height: int, classes: frozenset[str]
+) -> tuple[_Finished | None, str | None, int]:
+    """``(finished, reason, clipped)`` of what a ``kind`` listing gives one image."""
+    finisher = _FINISHERS.get(kind or "")
+    if finisher is None:
+        raise RuntimeError(f"a {kind!r} listing gives objects, and no rule finishes them")
+    return finisher(raw, width, height, classes)
 
 
 def _refusal(count: int, first: str | None) -> str | None:
@@ -300,6 +347,11 @@ class Annotator:
             return problem
         if annotation == kept:
             return None
+        if self.kind not in OBJECT_KINDS:  # a class mask
+            has = "has no mask" if kept is None else "has another mask or legend"
+            return (
+                f"same image as {kept_name}, which {has}; this copy's differs (kept {kept_name}'s)"
+            )
         has = "has no boxes" if kept is None else f"has {_objects(kept)}"
         return (
             f"same image as {kept_name}, which {has}; this copy has {_objects(annotation)} "
@@ -336,14 +388,29 @@ def annotation_events(
     ]
 
 
-def classes_after(view: DatasetView, listing: ReadResult, used: Sequence[str]) -> list[str]:
+def classes_after(
+    view: DatasetView, listing: ReadResult, used: Sequence[str], ordered: bool = False
+) -> list[str]:
     """The class list after the import: the project's first, then the source's new ones in the
-    source's order (its list when it has one, else the new labels in use, sorted)."""
-    existing = list(view.classes)
-    known = set(existing)
-    if listing.classes is not None:
-        return existing + [c for c in listing.classes if c not in known]
-    return existing + sorted(set(used) - known)
+    source's order (its list when it has one), then any other new name in use: in ``used``'s
+    order when ``ordered`` (the legends of class masks), else sorted (labels)."""
+    result = list(view.classes)
+    known = set(result)
+    rest = list(dict.fromkeys(used)) if ordered else sorted(set(used))
+    for name in [*(listing.classes or ()), *rest]:
+        if name not in known:
+            result.append(name)
+            known.add(name)
+    return result
+
+
+def legend_names(annotations: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every class the legends of ``annotations`` name, each once, in the order first named
+    (``background``, ``1``, ``2``, … for masks whose legends are their values)."""
+    names: dict[str, None] = {}
+    for annotation in annotations:
+        names.update(dict.fromkeys(annotation.get("classes") or ()))
+    return list(names)
 
 
 def source_split_event(
@@ -386,6 +453,7 @@ def source_split_event(
 
 __all__ = [
     "ANNOTATIONS_PER_EVENT",
+    "MASK_KINDS",
     "OBJECT_KINDS",
     "SOURCE_SPLIT",
     "Annotator",
@@ -393,6 +461,7 @@ __all__ = [
     "ReadPlan",
     "annotation_events",
     "classes_after",
+    "legend_names",
     "plan_read",
     "referenced_files",
     "source_split_event",

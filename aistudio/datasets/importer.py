@@ -5,13 +5,14 @@ project's task (:func:`aistudio.datasets.annotate.plan_read`) and read it, then 
 store and thumbnail every candidate file in parallel (:mod:`aistudio.datasets.ingest`), turn
 each image's objects into its annotation once its size is known
 (:mod:`aistudio.datasets.annotate`), and return the events to append: ``ImagesAdded`` (batches
-of at most 500 images), ``ClassesDefined`` (when classes changed), ``AnnotationsSet`` (boxes,
-instances and other structured annotations, batches of 500), ``SplitCreated`` (the ``source``
-split, when the source defines its own subsets), ``ImportSkipped`` (batches of at most 1000
-items) and ``ImportCompleted``. Every file (originals, thumbnails, the mask PNGs of instances)
-is durably stored before the job returns; the runner appends the events with ``JobSucceeded``
-in one all-or-nothing append, so an import that fails or is cancelled leaves no image in the
-log.
+of at most 500 images), ``ClassesDefined`` (when classes changed; for class masks, the classes
+their legends name, background first), ``AnnotationsSet`` (boxes, instances, class masks and
+other structured annotations, batches of 500), ``SplitCreated`` (the ``source`` split, when the
+source defines its own subsets), ``ImportSkipped`` (batches of at most 1000 items) and
+``ImportCompleted``. Every file (originals, thumbnails, the mask PNGs of instances and class
+masks) is durably stored before the job returns; the runner appends the events with
+``JobSucceeded`` in one all-or-nothing append, so an import that fails or is cancelled leaves
+no image in the log.
 
 Files: the import holds the project's images lock shared (:mod:`aistudio.datasets.orphans`) from
 before it stores its first file until its result is released (the runner commits it, then its
@@ -37,10 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from aistudio.datasets.annotate import (
+    MASK_KINDS,
     OBJECT_KINDS,
     Annotator,
     annotation_events,
     classes_after,
+    legend_names,
     plan_read,
     referenced_files,
     source_split_event,
@@ -282,9 +285,14 @@ def _import(
                 record = {**record, "image_id": new_id("img", taken=taken.__contains__)}
             taken.add(record["image_id"])
             final.records.append(record)
+        added = [
+            annotator.by_sha[r["sha256"]] for r in final.records if r["sha256"] in annotator.by_sha
+        ]
         if listing.target == "label" or listing.target in OBJECT_KINDS:
             used = [r["label"] for r in final.records if r["label"] is not None]
             classes: list[str] | None = classes_after(now, listing, used)
+        elif listing.target in MASK_KINDS:  # the masks' legends, background first
+            classes = classes_after(now, listing, legend_names(added), ordered=True)
         else:
             classes = None
         events = _events(ctx, source, listing, final, now, classes, duration)
@@ -303,22 +311,11 @@ def _import(
             "classes": len(classes) if classes is not None else None,
             "objects": None
             if listing.target not in OBJECT_KINDS
-            else sum(
-                len(annotator.by_sha[r["sha256"]].get("objects") or ())
-                for r in final.records
-                if r["sha256"] in annotator.by_sha
-            ),
+            else sum(len(a.get("objects") or ()) for a in added),
             "clipped": annotator.clipped if listing.target in OBJECT_KINDS else None,
             "masks": None
-            if listing.target != "instances"
-            else len(
-                {
-                    mask
-                    for r in final.records
-                    if r["sha256"] in annotator.by_sha
-                    for mask in annotation_files(annotator.by_sha[r["sha256"]])
-                }
-            ),
+            if listing.target not in ("instances", *MASK_KINDS)
+            else len({mask for a in added for mask in annotation_files(a)}),
             "split": None if split is None else split.data["name"],
             "duration_s": round(duration, 3),
         }

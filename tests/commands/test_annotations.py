@@ -179,3 +179,63 @@ def test_rotated_boxes_and_polygons_are_checked_against_the_image(
             workspace, inst, image, {"kind": "instances", "objects": [polygon]}
         ),
     )
+
+
+def _stored_png(workspace: Workspace, project_id: str, image: Image.Image) -> dict[str, str]:
+    """``image`` written as a PNG into the project's content store; its reference."""
+    tmp = workspace.root / "mask.png"
+    image.save(tmp)
+    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    path = workspace.image_path(project_id, sha, "png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.replace(path)
+    return {"sha256": sha, "ext": "png"}
+
+
+def test_a_class_mask_s_values_must_name_its_legend(workspace: Workspace) -> None:
+    import numpy as np
+
+    project_id, image = _project(workspace, "segmentation", ["background", "road", "car"])
+    values = np.zeros((HEIGHT, WIDTH), np.uint8)
+    values[0, :3] = [1, 2, 255]
+    good = _stored_png(workspace, project_id, Image.fromarray(values))
+    legend = {"kind": "semantic", "mask": good, "classes": ["background", "road"]}
+    _refused(
+        workspace,
+        project_id,
+        r"scene.png: mask: values 2 name no class: its legend names 2 \(values 0 to 1; 255",
+        lambda: commands.change_annotation(workspace, project_id, image, legend),
+    )
+    event = commands.change_annotation(
+        workspace, project_id, image, {**legend, "classes": ["background", "road", "car"]}
+    )
+    assert event.data["annotation"]["classes"] == ["background", "road", "car"]
+    values[1, 1] = 3  # past the project's list, for a mask without a legend
+    beyond = _stored_png(workspace, project_id, Image.fromarray(values))
+    _refused(
+        workspace,
+        project_id,
+        "values 3 name no class: the project's class list names 3",
+        lambda: commands.change_annotation(
+            workspace, project_id, image, {"kind": "semantic", "mask": beyond}
+        ),
+    )
+
+
+def test_a_class_mask_must_be_an_8_bit_grey_png(workspace: Workspace) -> None:
+    import numpy as np
+
+    project_id, image = _project(workspace, "segmentation", ["background", "road"])
+    palette = Image.new("P", (WIDTH, HEIGHT))
+    rgb = Image.new("RGB", (WIDTH, HEIGHT))
+    deep = Image.fromarray(np.zeros((HEIGHT, WIDTH), np.uint16))
+    for mask, kind in ((palette, "palette"), (rgb, r"RGB \(8-bit\)"), (deep, r"grey \(16-bit")):
+        ref = _stored_png(workspace, project_id, mask)
+        _refused(
+            workspace,
+            project_id,
+            f"mask: a {kind}.* PNG: a class mask is an 8-bit single-channel",
+            lambda r=ref: commands.change_annotation(
+                workspace, project_id, image, {"kind": "semantic", "mask": r}
+            ),
+        )

@@ -159,7 +159,7 @@ def test_csv_regression_import(workspace: Workspace, src: Path) -> None:
 def test_other_tasks_import_unlabelled_images(workspace: Workspace, src: Path) -> None:
     write_png(src / "a.png", 1)
     write_png(src / "sub" / "b.png", 2)
-    result, ctx = _import(workspace, src, task="segmentation")  # no reader gives masks yet
+    result, ctx = _import(workspace, src, task="anomaly_detection")  # no reader gives its kind
     assert [(r["filename"], r["label"], r["value"]) for r in _records(result)] == [
         ("a.png", None, None),
         ("sub/b.png", None, None),

@@ -133,7 +133,7 @@ def test_tasks_without_labels_have_no_conflicts(ws: Workspace, src: Path) -> Non
     data = image_bytes("PNG", color=3)
     write(src / "cat" / "a.png", data)
     write(src / "dog" / "b.png", data)
-    result, _ = _import(ws, src, make_project(ws, "segmentation"))
+    result, _ = _import(ws, src, make_project(ws, "anomaly_detection"))
     assert _counts(result) == (1, 1, 0, 0)
 
 

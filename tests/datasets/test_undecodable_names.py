@@ -146,7 +146,7 @@ def test_import_skips_every_file_of_a_folder_whose_name_is_not_utf8(
 def test_unlabelled_import_skips_such_names_too(workspace: Workspace, src: Path) -> None:
     write_png(src / "ok.png", 1)
     raw_png(src, b"caf\xe9.png", 2)
-    project_id = make_project(workspace, "segmentation")
+    project_id = make_project(workspace, "anomaly_detection")
     ctx = request_import(workspace, project_id, src)
     result = run_import(ctx)
     ctx.log.append_many(result.events)

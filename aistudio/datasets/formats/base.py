@@ -12,10 +12,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from events.schemas.common import Label
 
-Target = Literal["label", "value", "boxes", "instances"]
+Target = Literal["label", "value", "boxes", "instances", "semantic"]
 """What a source gives each image (an annotation kind of DESIGN §3b): a class label
-(classification), a value (regression), boxes (detection) or instances (instance
-segmentation: each object's outline or mask)."""
+(classification), a value (regression), boxes (detection), instances (instance
+segmentation: each object's outline or mask) or a class mask (semantic segmentation)."""
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {
@@ -143,11 +143,13 @@ class RawInstance:
     crowd: bool = False
 
 
-ObjectsAt = Callable[[int, int], Sequence[RawBox] | Sequence[RawInstance]]
+ObjectsAt = Callable[[int, int], Sequence[RawBox] | Sequence[RawInstance] | Any]
 """A candidate's objects, given the upright image's ``(width, height)`` once it is inspected
 (YOLO's normalised coordinates need them; other readers ignore them): boxes for a ``boxes``
-listing, instances for an ``instances`` one. It may raise :class:`ObjectsError` when what the
-source says about this image cannot be used."""
+listing, instances for an ``instances`` one, a
+:class:`~aistudio.datasets.formats.semantic.RawSemantic` (its class mask) for a ``semantic``
+one. It may raise :class:`ObjectsError` when what the source says about this image cannot be
+used."""
 
 
 class ObjectsError(ValueError):
@@ -164,7 +166,7 @@ class Candidate:
         label: its class label, when the source gives labels.
         value: its regression value, when the source gives values.
         objects: its objects, when the source gives boxes or instances (an empty list: a
-            negative).
+            negative), or its class mask (semantic segmentation).
         subset: the subset (``train``, ``val``, ``test``) the source puts it in, if any.
     """
 
@@ -202,8 +204,8 @@ class ReadResult:
 
     Attributes:
         format: the format read (``imagefolder``, ``csv``, ``coco``, …).
-        target: what the candidates carry (``label``, ``value``, ``boxes``, ``instances``), or
-            None for unlabelled reads.
+        target: what the candidates carry (``label``, ``value``, ``boxes``, ``instances``,
+            ``semantic``), or None for unlabelled reads.
         candidates: the files to import, in a stable order.
         skipped: files left out, each with its reason.
         classes: the source's own class list in its order (COCO's categories, YOLO's names),

@@ -21,7 +21,9 @@ uncompressed RLE (``{"size": [h, w], "counts": [runs]}``, COCO's crowd regions) 
 one (``"counts": "string"``); :func:`~aistudio.datasets.formats.masks.finish_instances` checks
 them against the image and turns RLE into mask files. ``bbox`` is then optional (derived from
 the outline or mask when absent). A file in which no annotation has a segmentation is refused
-as a whole: it is a detection file.
+as a whole: it is a detection file. A semantic segmentation import
+(:func:`~aistudio.datasets.formats.coco_semantic.read_coco_semantic`) paints the same
+segmentations into one class mask per image (its module states the legend and the overlap rule).
 
 Bad input never fails the whole import unless the JSON itself is unusable (too large, not JSON,
 not COCO's shape, categories without names, …): an image whose file is missing, escapes the
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -392,7 +394,7 @@ def _candidate(
     seen_files: dict[Path, str],
     by_image: dict[Any, list[_Box]],
     categories: dict[Any, str],
-    objects_type: type[_Objects] = _Objects,
+    objects_type: Callable[..., _Objects] = _Objects,
 ) -> tuple[Candidate | None, Skip | None]:
     image_id = _key(entry.get("id"))
     file_name = entry.get("file_name")

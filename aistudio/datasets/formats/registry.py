@@ -2,10 +2,10 @@
 
 A format is one reader module of this package (``read(source, labelled) -> ReadResult``) plus an
 optional ``sniff(source) -> bool`` that recognises its layout for ``format="auto"``. A format that
-gives several kinds of structured annotation from one layout (COCO's boxes or instances) names
-the reader of each other kind in ``kind_readers``. Entries name
-their functions as ``module:function`` and are loaded on first use, so listing the formats (the
-web page, the CLI's choices) imports no reader. The importer checks a project's task against
+gives several kinds of structured annotation from one layout (COCO's boxes, instances or class
+masks) names the reader of each other kind in ``kind_readers``. Entries name their functions as
+``module:function`` and are loaded on first use, so listing the formats (the web page, the CLI's
+choices) imports no reader. The importer checks a project's task against
 what the chosen format produces (DESIGN §3b's annotation kinds) before reading anything.
 
 Adding a format is one module and one line in :data:`FORMATS`.
@@ -33,7 +33,7 @@ class FormatSpec:
         layout: the layout in a few words, for messages.
         title: its name for people (``Pascal VOC``).
         kind_readers: kind -> ``module:function`` of the reader of that kind, where it is not
-            ``reader`` (``instances`` for COCO and YOLO).
+            ``reader`` (``instances`` for COCO and YOLO, ``semantic`` for COCO and VOC).
     """
 
     name: str
@@ -68,20 +68,24 @@ FORMATS: dict[str, FormatSpec] = {
     for spec in (
         FormatSpec(
             "coco",
-            frozenset({"boxes", "instances"}),
+            frozenset({"boxes", "instances", "semantic"}),
             f"{_PACKAGE}.coco:read_coco",
             f"{_PACKAGE}.coco:looks_like_coco",
             "one COCO JSON file (images, annotations, categories)",
             "COCO JSON",
-            {"instances": f"{_PACKAGE}.coco:read_coco_instances"},
+            {
+                "instances": f"{_PACKAGE}.coco:read_coco_instances",
+                "semantic": f"{_PACKAGE}.coco_semantic:read_coco_semantic",
+            },
         ),
         FormatSpec(
             "voc",
-            frozenset({"boxes"}),
+            frozenset({"boxes", "semantic"}),
             f"{_PACKAGE}.voc:read_voc",
             f"{_PACKAGE}.voc:looks_like_voc",
-            "Pascal VOC: Annotations/*.xml and JPEGImages/",
+            "Pascal VOC: Annotations/*.xml (or SegmentationClass/*.png) and JPEGImages/",
             "Pascal VOC",
+            {"semantic": f"{_PACKAGE}.voc_semantic:read_voc_semantic"},
         ),
         FormatSpec(
             "yolo",
@@ -91,6 +95,14 @@ FORMATS: dict[str, FormatSpec] = {
             "Ultralytics YOLO: data.yaml with images/ and labels/",
             "YOLO",
             {"instances": f"{_PACKAGE}.yolo:read_yolo_instances"},
+        ),
+        FormatSpec(
+            "masks",
+            frozenset({"semantic"}),
+            f"{_PACKAGE}.semantic_masks:read_masks",
+            f"{_PACKAGE}.semantic_masks:looks_like_masks",
+            "images/ with class masks in masks/ (same names, PNG) and optionally classes.txt",
+            "Image and mask folders",
         ),
         FormatSpec(
             "csv",

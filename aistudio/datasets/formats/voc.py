@@ -83,6 +83,8 @@ logger = logging.getLogger(__name__)
 FORMAT = "voc"
 ANNOTATIONS = "Annotations"
 IMAGES = "JPEGImages"
+SEGMENTATION = "SegmentationClass"
+"""The class masks of a segmentation source (:mod:`~aistudio.datasets.formats.voc_semantic`)."""
 MAX_XML_BYTES = 10 * 1024 * 1024
 """The largest annotation file read (a VOC annotation is a few KiB)."""
 
@@ -93,9 +95,12 @@ _TRUE = frozenset({"1", "true", "yes"})
 
 
 def looks_like_voc(source: Path) -> bool:
-    """Whether ``source`` is a folder holding ``Annotations/`` with a ``.xml`` file (no parsing)."""
+    """Whether ``source`` is a folder holding ``Annotations/`` with a ``.xml`` file (no
+    parsing), or ``JPEGImages/`` and ``SegmentationClass/`` (a segmentation source)."""
     folder = source / ANNOTATIONS
     try:
+        if (source / IMAGES).is_dir() and (source / SEGMENTATION).is_dir():
+            return True
         if not folder.is_dir():
             return False
         with os.scandir(folder) as entries:
