@@ -16,6 +16,11 @@ it. Two families exist (DESIGN §7b):
   Validated by the same matching, and each matched pair's masks, binarised at the metadata's
   threshold, overlap at IoU ≥ :data:`MASK_IOU` (:class:`InstancesValidation` reports the
   smallest). ``aistudio.masks`` says how a mask maps back onto the original image.
+* :class:`SemanticAdapter` — one output ``logits`` ``[B, K, S, S]`` with a dynamic batch axis
+  (semantic segmentation). Validated by the largest absolute difference of logits and the share
+  of pixels whose argmax is the same (:mod:`aistudio.export.semantic`: every image at
+  :data:`~aistudio.export.semantic.PIXEL_AGREEMENT` or above). ``aistudio.class_mask`` says how
+  the class-index mask maps back onto the original image (nearest neighbour).
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ import torch
 from torch import nn
 
 from aistudio.export.metadata import BATCH_AXIS, INPUT_NAME, OUTPUT_NAME, output_spec
+from aistudio.export.semantic import (
+    LOGITS_NAME,
+    SemanticLogits,
+    SemanticReference,
+    compare_logits,
+    reference_logits,
+)
 from aistudio.export.validate import (
     NamedRunner,
     NormalisedImages,
@@ -150,6 +162,88 @@ class StackedAdapter(ExportAdapter):
             tolerance,
             on_batch=on_batch,
         )
+
+
+class SemanticAdapter(ExportAdapter):
+    """One output ``logits`` ``[B, K, S, S]`` (float32), dynamic batch: semantic segmentation.
+
+    The argmax over K of a pixel's logits is its class, an index into ``info.classes``
+    (``classes[0]`` the background). Validated by :func:`~aistudio.export.semantic.compare_logits`
+    (batch 1 and batch N runs): logits within the tolerance and, on every image, at least
+    :data:`~aistudio.export.semantic.PIXEL_AGREEMENT` of the pixels given the same class.
+
+    Args:
+        task: the task (semantic segmentation).
+        info: its target information; ``classes`` gives K.
+    """
+
+    output_names = (LOGITS_NAME,)
+    batch = None
+
+    def __init__(self, task: Task, info: TargetInfo) -> None:
+        self.task = task
+        self.info = info
+
+    def graph(self, model: nn.Module) -> nn.Module:
+        """The network's logits (a mapping's ``out`` for torchvision's segmentation models)."""
+        return SemanticLogits(model).eval()
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """The batch axis of the input and of ``logits``."""
+        return {INPUT_NAME: {0: BATCH_AXIS}, LOGITS_NAME: {0: BATCH_AXIS}}
+
+    def reference(self, graph: nn.Module, images: torch.Tensor) -> SemanticReference:
+        """PyTorch's logits of the images (as many as fit in memory, see
+        :func:`~aistudio.export.semantic.reference_logits`), checked to be
+        ``[N, len(classes), S, S]`` finite numbers."""
+        return reference_logits(graph, images, len(self.info.classes))
+
+    def output(self, reference: Any, meaning: str) -> dict[str, Any]:
+        """``logits``: its shape, the class axis and what it means."""
+        height, width = reference.size
+        return {
+            "name": LOGITS_NAME,
+            "shape": [BATCH_AXIS, reference.classes, height, width],
+            "dtype": "float32",
+            "class_axis": 1,
+            "meaning": meaning,
+        }
+
+    def compare(
+        self,
+        reference: Any,
+        opened: Opened,
+        images: torch.Tensor,
+        tolerance: float,
+        on_batch: OnBatch | None = None,
+    ) -> Validation:
+        """The file's logits against PyTorch's: max abs diff and per-pixel argmax agreement."""
+        run = opened.named([LOGITS_NAME])
+        return compare_logits(reference, run, images, tolerance, on_batch=on_batch)
+
+    def extra_metadata(self) -> dict[str, Any]:
+        """``class_mask``: how the logits become a class-index mask over the original image."""
+        return {
+            "class_mask": {
+                "from_output": (
+                    "argmax of logits over the class axis (1): an image_size x image_size mask "
+                    "whose values index aistudio.classes (aistudio.background is the "
+                    "background; a tie goes to the lowest index)"
+                ),
+                "pixels": "the image_size x image_size input",
+                "to_image": (
+                    "the input is the upright (EXIF-oriented) image stretched to a square (no "
+                    "letterbox): resize the class-index mask to width x height of the upright "
+                    "image by nearest neighbour at pixel centres, never interpolating indices: "
+                    "image pixel (x, y) takes mask[(2*y + 1) * image_size // (2 * height), "
+                    "(2*x + 1) * image_size // (2 * width)] (integer division). Pillow's "
+                    "Image.Resampling.NEAREST and torch's interpolate(mode='nearest-exact') "
+                    "agree with it except on rows or columns exactly midway between two mask "
+                    "pixels"
+                ),
+                "interpolation": "nearest",
+            }
+        }
 
 
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]

@@ -73,7 +73,32 @@ def to_onnx(
             opset_version=opset,
             do_constant_folding=True,
         )
-    return onnx.load_model_from_string(buffer.getvalue())
+    proto = onnx.load_model_from_string(buffer.getvalue())
+    with torch.inference_mode():
+        outputs = model(example)
+    _fix_output_dims(proto, outputs, dynamic_axes)
+    return proto
+
+
+def _fix_output_dims(
+    proto: onnx.ModelProto, outputs: object, dynamic_axes: Mapping[str, Mapping[int, str]]
+) -> None:
+    """Give the graph's outputs the sizes of the example's outputs on every axis that is not
+    declared dynamic and that the exporter left symbolic (after a ``Resize`` to the input's size
+    it writes names such as ``Resizelogits_dim_1`` where the size is fixed)."""
+    found = list(outputs) if isinstance(outputs, tuple | list) else [outputs]
+    if len(found) != len(proto.graph.output) or not all(
+        isinstance(tensor, torch.Tensor) for tensor in found
+    ):
+        return
+    for graph_output, tensor in zip(proto.graph.output, found, strict=True):
+        declared = dynamic_axes.get(graph_output.name, {})
+        dims = graph_output.type.tensor_type.shape.dim
+        if len(dims) != tensor.ndim:
+            continue
+        for axis, dim in enumerate(dims):
+            if axis not in declared and dim.HasField("dim_param"):
+                dim.dim_value = int(tensor.shape[axis])  # clears dim_param (a oneof)
 
 
 def add_metadata(proto: onnx.ModelProto, metadata: Mapping[str, str]) -> None:

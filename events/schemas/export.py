@@ -50,12 +50,16 @@ class ExportValidation(EventData):
     mask_iou_min: float | None = Field(default=None, ge=0, le=1)
     """Instance segmentation: the smallest mask IoU of the matched detections (None: none
     compared); other tasks leave it out."""
+    pixel_agreement: float | None = Field(default=None, ge=0, le=1)
+    """Semantic segmentation: the share of the validation images' pixels given the same class
+    (argmax of the logits) by both; other tasks leave it out."""
 
     @model_serializer(mode="wrap")
     def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         out: dict[str, Any] = handler(self)
-        if out.get("mask_iou_min") is None:
-            out.pop("mask_iou_min", None)
+        for optional in ("mask_iou_min", "pixel_agreement"):
+            if out.get(optional) is None:
+                out.pop(optional, None)
         return out
 
 

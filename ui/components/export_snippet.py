@@ -15,11 +15,16 @@ segmentation (a ``masks`` output), each line also gives the mask's area in the i
 and the masks are drawn under the boxes — filled, semi-transparent, coloured by class like the
 app's pages — after mapping them back onto the image as ``aistudio.masks`` says (each S x S mask
 stretched bilinearly to the upright image's width x height, pixels at or above the threshold
-kept), saved as ``<image>_masks.png``.
+kept), saved as ``<image>_masks.png``; for semantic segmentation (``aistudio.task``
+``segmentation``), the argmax of ``logits`` mapped back onto the upright image as
+``aistudio.class_mask`` says (nearest neighbour at pixel centres), one line per class found with
+its share of the pixels (largest first), and the mask saved as ``<image>_mask.png``, a palette
+PNG whose values are the class indices and whose colours are the classes' (background black).
 
 Its last line of output is ``prediction: <class> (probability 0.9876)``,
-``prediction: <value>`` or ``prediction: <n> objects at confidence >= <t>, drawn in <file>``
-(:data:`PREDICTION_PREFIX`). Pure text: no torch, no onnx here.
+``prediction: <value>``, ``prediction: <n> objects at confidence >= <t>, drawn in <file>`` or
+``prediction: <n> classes, mask in <file>`` (:data:`PREDICTION_PREFIX`). Pure text: no torch,
+no onnx here.
 """
 
 from __future__ import annotations
