@@ -1,5 +1,6 @@
 """Flask routes that serve files by id: thumbnails and originals of images that exist, mask files
-that the project's log names, and the files of completed exports.
+that the project's log names (as stored, or a semantic mask coloured by class), and the files of
+completed exports.
 
 They never take a path from the request: a project id and an image id are looked up in the
 project's dataset view, and the file's path is built by :mod:`aistudio.workspace` from its hash;
@@ -24,6 +25,7 @@ from aistudio.commands import CommandError
 from aistudio.workspace import WorkspaceError, check_id, is_within
 from events import EventLogError, LogCorruptedError, LogTail
 from events.schemas.annotation import files_named
+from ui.components.semantic_masks import CODE_PATTERN, MaskError, colored_mask_png
 from ui.state import get_state
 
 logger = logging.getLogger(__name__)
@@ -109,8 +111,9 @@ def _image_file(project_id: str, image_id: str, kind: str) -> Response:
     return response
 
 
-def _mask_file(project_id: str, sha256: str) -> Response:
-    """A mask PNG of a live project's content store that its log names (404 otherwise)."""
+def _named_mask_path(project_id: str, sha256: str) -> Path:
+    """The path of a mask PNG of a live project's content store that its log names (404
+    otherwise: a malformed id or hash, a project that is not live, a file no event names)."""
     try:
         check_id("proj", project_id)
     except WorkspaceError:
@@ -131,7 +134,36 @@ def _mask_file(project_id: str, sha256: str) -> Response:
     path = workspace.image_path(project_id, sha256, "png")
     if not path.is_file():
         abort(404)
+    return path
+
+
+def _mask_file(project_id: str, sha256: str) -> Response:
+    """A mask PNG of a live project's content store that its log names (404 otherwise)."""
+    path = _named_mask_path(project_id, sha256)
     response = send_file(path, mimetype="image/png", conditional=True, max_age=MASK_MAX_AGE_S)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _semantic_file(project_id: str, name: str) -> Response:
+    """A semantic mask that the project's log names (``<sha256>.png``), coloured by the colour
+    code ``?c=`` (:func:`ui.components.annotation_overlay.color_code`) as an RGBA PNG; 404 for
+    anything else, a malformed code included, and for a file that is no index mask."""
+    sha256, dot, ext = name.partition(".")
+    if not dot or ext != "png":
+        abort(404)
+    code = request.args.get("c", "")
+    if not CODE_PATTERN.fullmatch(code):
+        abort(404)
+    path = _named_mask_path(project_id, sha256)
+    try:
+        data = colored_mask_png(path, code)
+    except MaskError as exc:
+        logger.warning("semantic mask %s of %s not served: %s", sha256, project_id, exc)
+        abort(404)
+    response = Response(data, mimetype="image/png")
+    # The address names the file (by its hash) and every colour: it always means these bytes.
+    response.headers["Cache-Control"] = f"public, max-age={MASK_MAX_AGE_S}, immutable"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -183,6 +215,10 @@ def register_routes(server: Flask) -> None:
     @server.get("/media/<project_id>/mask/<sha256>")
     def mask(project_id: str, sha256: str) -> Response:
         return _mask_file(project_id, sha256)
+
+    @server.get("/media/<project_id>/semantic/<name>")
+    def semantic(project_id: str, name: str) -> Response:
+        return _semantic_file(project_id, name)
 
     @server.get("/media/<path:_rest>")
     def media_not_found(_rest: str) -> Response:

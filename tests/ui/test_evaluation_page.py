@@ -336,10 +336,14 @@ def test_empty_state_links_to_training(page: ModuleType, project: str) -> None:
 
 
 def test_unsupported_task(page: ModuleType, ui_workspace: Workspace) -> None:
-    pid = str(commands.create_project(ui_workspace, "Masks", "segmentation").data["project_id"])
+    pid = str(
+        commands.create_project(ui_workspace, "Parts", "anomaly_detection").data["project_id"]
+    )
     layout = page.layout(project_id=pid)
-    assert has(layout, "eval-unsupported") and "segmentation" in text(layout)
-    assert "classification, regression, detection and instance segmentation" in text(layout)
+    assert has(layout, "eval-unsupported") and "anomaly detection" in text(layout)
+    assert "classification, regression, detection, instance segmentation and segmentation" in text(
+        layout
+    )
     assert not has(layout, "eval-run")
 
 

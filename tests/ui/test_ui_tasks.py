@@ -60,13 +60,14 @@ def test_every_task_has_a_ui_side() -> None:
     for name in TASKS:
         spec = ui_task(name)
         assert spec.name == name and spec.sorts and spec.default_sort in dict(spec.sorts)
-    other = ui_task("segmentation")
+    other = ui_task("anomaly_detection")
     assert type(other) is UiTask and not other.evaluates and not other.uses_threshold
     assert evaluated_tasks() == [
         "classification",
         "regression",
         "detection",
         "instance_segmentation",
+        "segmentation",
     ]
     assert [n for n in TASKS if ui_task(n).uses_threshold] == ["detection", "instance_segmentation"]
     drawn = {n for n in TASKS if ui_task(n).draws_objects}

@@ -21,6 +21,11 @@ painted through it by CSS ``mask-image`` (``mask-mode: luminance``: white is the
 by the media route :func:`mask_url` names. Its opacity is the CSS variable ``--mask-opacity``
 (:func:`opacity_style`), so a slider changes one style of a container, not every shape. A crowd
 region (an ignore area) is hatched instead of filled.
+
+A semantic mask (one index PNG per image) is one picture over the image's rectangle
+(:func:`semantic_overlay`): the media route :func:`semantic_url` names serves it as an RGBA PNG
+coloured by class (background transparent, ignore a faint grey; see
+:mod:`ui.components.semantic_masks`), stretched and pixelated, at the same ``--mask-opacity``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from typing import Any, Literal
 
 from dash import html
 from dash.development.base_component import Component
+
+from events.schemas.annotation import IGNORE_INDEX
 
 PALETTE: tuple[str, ...] = (
     "#1f77b4",
@@ -50,13 +57,19 @@ TAG_INSIDE_BELOW = 12.0
 """A box whose top is within this percentage of the frame's top gets its tag inside it."""
 
 
-def class_color(name: str, classes: Sequence[str]) -> str:
-    """The colour of class ``name``: by its place in ``classes`` (a stable hash when absent)."""
+def palette_index(name: str, classes: Sequence[str]) -> int:
+    """Where class ``name``'s colour is in :data:`PALETTE`: by its place in ``classes`` (a
+    stable hash when absent)."""
     try:
         index = list(classes).index(name)
     except ValueError:
         index = sum(map(ord, name))
-    return PALETTE[index % len(PALETTE)]
+    return index % len(PALETTE)
+
+
+def class_color(name: str, classes: Sequence[str]) -> str:
+    """The colour of class ``name``: by its place in ``classes`` (a stable hash when absent)."""
+    return PALETTE[palette_index(name, classes)]
 
 
 def _percent(value: float) -> str:
@@ -183,6 +196,76 @@ def overlay_shapes(
         if element is not None:
             out.append(element)
     return out
+
+
+# ---------------------------------------------------------------------- semantic masks
+SEMANTIC_KIND = "semantic"
+TRANSPARENT = "-"
+"""A semantic mask's value drawn transparent (the background), in a colour code."""
+CODE_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+"""Palette indices in a colour code (base 36: the palette may grow to 36 colours)."""
+
+
+def legend_of(legend: Sequence[str] | None, classes: Sequence[str]) -> tuple[str, ...]:
+    """What a semantic mask's values name: its legend, or the project's classes when it has
+    none (DESIGN §3b)."""
+    return tuple(str(c) for c in (legend if legend else classes))
+
+
+def color_code(legend: Sequence[str], classes: Sequence[str]) -> str:
+    """The colour code of a mask whose value ``i`` is ``legend[i]``: a character per value, the
+    background (value 0) ``-`` (transparent), every other class its colour's place in
+    :data:`PALETTE` in the project's ``classes`` (base 36). See
+    :mod:`ui.components.semantic_masks`."""
+    chars = [TRANSPARENT]
+    for name in list(legend)[1:IGNORE_INDEX]:
+        chars.append(CODE_DIGITS[palette_index(str(name), classes)])
+    return "".join(chars)
+
+
+def semantic_url(project_id: str, sha256: str, code: str) -> str:
+    """The address of a semantic mask of the project's content store as a coloured RGBA PNG
+    (served by the media route, only for files the project's log names)."""
+    return f"/media/{project_id}/semantic/{sha256}.png?c={code}"
+
+
+def semantic_element(
+    src: str, width: int, height: int, fit: Fit = "square", css: str = "", title: str = ""
+) -> html.Img | None:
+    """A coloured mask picture (``src``: an RGBA PNG, any resolution) stretched over the image's
+    rectangle in its frame, pixelated (NEAREST), at ``var(--mask-opacity)``. ``css`` adds
+    classes (``semantic-prediction``, ``semantic-errors``)."""
+    if width <= 0 or height <= 0:
+        return None
+    return html.Img(
+        src=src,
+        alt="",
+        className="overlay-mask overlay-semantic" + (f" {css}" if css else ""),
+        style=box_style((0, 0, width, height), width, height, fit),
+        title=title,
+    )
+
+
+def semantic_overlay(
+    annotation: Mapping[str, Any] | None,
+    width: int,
+    height: int,
+    classes: Sequence[str],
+    fit: Fit = "square",
+    project_id: str | None = None,
+) -> list[Component]:
+    """A semantic annotation's mask, coloured by class (none for other kinds, or without a
+    ``project_id`` to fetch it from)."""
+    if not annotation or annotation.get("kind") != SEMANTIC_KIND or not project_id:
+        return []
+    mask = annotation.get("mask") or {}
+    sha = mask.get("sha256")
+    if not sha:
+        return []
+    legend = legend_of(annotation.get("classes"), classes)
+    url = semantic_url(project_id, str(sha), color_code(legend, classes))
+    element = semantic_element(url, width, height, fit, css="semantic-truth")
+    return [] if element is None else [element]
 
 
 def box_style(box: Sequence[float], width: int, height: int, fit: Fit = "square") -> dict[str, str]:
@@ -364,15 +447,21 @@ def annotated(
     comes from (without it, such an object is drawn as its box only)."""
     if not show:
         return framed(image, [], width, height, fit)
-    shapes = overlay_shapes(annotation, width, height, classes, fit, project_id)
+    shapes = [
+        *semantic_overlay(annotation, width, height, classes, fit, project_id),
+        *overlay_shapes(annotation, width, height, classes, fit, project_id),
+    ]
     boxes = overlay_boxes(annotation, width, height, classes, fit, labels)
     return framed(image, [*shapes, *boxes], width, height, fit)
 
 
 def object_summary(annotation: Mapping[str, Any] | None) -> str:
-    """``3 objects`` / ``no object`` (a negative) / ``not annotated`` for a thumbnail's label."""
+    """``3 objects`` / ``no object`` (a negative) / ``not annotated`` / ``mask`` (semantic) for a
+    thumbnail's label."""
     if annotation is None:
         return "not annotated"
+    if annotation.get("kind") == SEMANTIC_KIND:
+        return "mask"
     objects = annotation.get("objects")
     if objects is None:
         return str(annotation.get("kind"))

@@ -160,7 +160,7 @@ class GridRender:
 
 def render_grid(meta: PageMeta, dataset: DatasetView, query: GridQuery) -> GridRender:
     """The grid of one page of ``dataset``'s images matching ``query``, with its surroundings."""
-    page = grid_page(dataset, query)
+    page = grid_page(dataset, query, task=meta.task, project_id=meta.project_id)
     has_images = bool(dataset.images)
     if page.ids:
         children = grid_children(meta.project_id, dataset, page.ids, meta.at)
@@ -188,7 +188,7 @@ def render_grid(meta: PageMeta, dataset: DatasetView, query: GridQuery) -> GridR
         count=count_text(page.total, dataset, query.filtered),
         pages=page.pages,
         page=page.page,
-        class_options=class_options(dataset, meta.task),
+        class_options=class_options(dataset, meta.task, meta.project_id),
         split_options=split_options(dataset),
         subset_disabled=not (query.split and query.split in dataset.splits),
         stats=stats_badges(dataset, meta.task),

@@ -8,6 +8,7 @@ that the browser receives a few dozen bars, not 100,000 numbers.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
@@ -26,15 +27,23 @@ UNLABELED_COLOR = "#adb5bd"
 
 
 def histogram_figure(
-    dataset: DatasetView, task: str, theme: str | None, split: str | None = None
+    dataset: DatasetView,
+    task: str,
+    theme: str | None,
+    split: str | None = None,
+    project_id: str | None = None,
 ) -> go.Figure:
-    """The histogram of ``dataset``'s labels (or values, when the task learns numbers)."""
+    """The histogram of ``dataset``'s labels (or values, when the task learns numbers; or the
+    classes in the annotations' files, read for ``project_id``: semantic masks)."""
+    spec = ui_task(task)
     if not dataset.images:
         figure = _empty("No images yet")
-    elif ui_task(task).histogram == "values":
+    elif spec.histogram == "values":
         figure = _value_histogram(dataset)
     elif not dataset.classes:
         figure = _empty(f"{len(dataset.images):,} images, no class labels")
+    elif spec.classes_in_files:
+        figure = _file_class_bars(dataset, spec.image_classes(dataset, project_id), split)
     elif split and split in dataset.splits:
         figure = _stacked_by_subset(dataset, split)
     else:
@@ -124,6 +133,61 @@ def _class_bars(dataset: DatasetView) -> go.Figure:
         f" (largest {MAX_BARS}; {hidden} more)" if hidden else ""
     )
     _bar_layout(figure, title, len(classes))
+    return figure
+
+
+def _file_class_bars(
+    dataset: DatasetView, present: Mapping[str, frozenset[str]] | None, split: str | None
+) -> go.Figure:
+    """Images whose annotation's files hold each class (stacked by subset with a split)."""
+    if present is None:
+        return _empty(f"{len(dataset.images):,} images: too many<br>to read their masks here")
+    classes = list(dataset.classes)
+    members = dataset.splits.get(split or "") if split else None
+    figure = go.Figure()
+    if members is None:
+        counts = dict.fromkeys(classes, 0)
+        for names in present.values():
+            for name in names:
+                counts[name] = counts.get(name, 0) + 1
+        values = [counts[c] for c in classes]
+        labels = list(classes)
+        colors = [class_color(c, dataset.classes) for c in classes]
+        if dataset.unlabeled:
+            labels.append("(not annotated)")
+            values.append(dataset.unlabeled)
+            colors.append(UNLABELED_COLOR)
+        figure.add_bar(
+            x=values,
+            y=labels,
+            orientation="h",
+            marker_color=colors,
+            text=[f"{n:,}" for n in values],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:,} images<extra></extra>",
+        )
+        _bar_layout(figure, "Images whose mask holds each class", len(labels))
+        return figure
+    for subset in SUBSETS:
+        counts = dict.fromkeys(classes, 0)
+        for image_id, member_subset in members.items():
+            if member_subset == subset:
+                for name in present.get(image_id, ()):
+                    counts[name] = counts.get(name, 0) + 1
+        figure.add_bar(
+            x=[counts[c] for c in classes],
+            y=classes,
+            orientation="h",
+            name=SUBSET_LABELS[subset],
+            marker_color=SUBSET_COLORS[subset],
+            hovertemplate=f"%{{y}} · {SUBSET_LABELS[subset]}: %{{x:,}} images<extra></extra>",
+        )
+    _bar_layout(
+        figure, f"Images whose mask holds each class<br><sup>split “{split}”</sup>", len(classes)
+    )
+    figure.update_layout(
+        barmode="stack", showlegend=True, legend={"orientation": "h", "y": -0.12, "x": 0}
+    )
     return figure
 
 

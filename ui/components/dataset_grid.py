@@ -66,8 +66,14 @@ class GridPage:
     pages: int
 
 
-def matching_ids(dataset: DatasetView, query: GridQuery) -> list[str]:
-    """The ids of the images that match ``query``'s filters, in import order."""
+def matching_ids(
+    dataset: DatasetView,
+    query: GridQuery,
+    task: str = "classification",
+    project_id: str | None = None,
+) -> list[str]:
+    """The ids of the images that match ``query``'s filters, in import order (``task`` and
+    ``project_id``: a task whose classes are in its annotations' files finds a class there)."""
     label = query.label or None
     if label == UNLABELED_OPTION:
         label = UNLABELED
@@ -76,12 +82,23 @@ def matching_ids(dataset: DatasetView, query: GridQuery) -> list[str]:
     name = (query.name or "").strip() or None
     if label is None and split is None and name is None:
         return list(dataset.images)
+    if label is not None and label != UNLABELED and ui_task(task).classes_in_files:
+        ids = dataset.filter(subset=subset, split=split, name_contains=name)
+        found = ui_task(task).images_with_class(dataset, ids, label, project_id)
+        if found is not None:
+            return found
     return dataset.filter(label=label, subset=subset, split=split, name_contains=name)
 
 
-def grid_page(dataset: DatasetView, query: GridQuery, page_size: int = PAGE_SIZE) -> GridPage:
+def grid_page(
+    dataset: DatasetView,
+    query: GridQuery,
+    page_size: int = PAGE_SIZE,
+    task: str = "classification",
+    project_id: str | None = None,
+) -> GridPage:
     """The page of matching images that ``query`` asks for (the last one if it asks past it)."""
-    ids = matching_ids(dataset, query)
+    ids = matching_ids(dataset, query, task, project_id)
     total = len(ids)
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, int(query.page or 1)), pages)
@@ -167,10 +184,12 @@ def count_text(total: int, dataset: DatasetView, filtered: bool) -> str:
     return text
 
 
-def class_options(dataset: DatasetView, task: str = "classification") -> list[dict[str, Any]]:
+def class_options(
+    dataset: DatasetView, task: str = "classification", project_id: str | None = None
+) -> list[dict[str, Any]]:
     """The class filter's options: every class with its count, then the unlabeled images
     (for regression, whose values have no classes, only the images without a value)."""
-    return ui_task(task).class_options(dataset)
+    return ui_task(task).class_options(dataset, project_id)
 
 
 def split_options(dataset: DatasetView) -> list[dict[str, Any]]:
@@ -187,7 +206,8 @@ def subset_options() -> list[dict[str, str]]:
 
 
 def stats_badges(dataset: DatasetView, task: str) -> list[Component]:
-    """Pills with the dataset's figures: images, classes, unlabeled, splits."""
+    """Pills with the dataset's figures: images, classes, unlabeled, splits; then the task's
+    legend of its overlays, if any (semantic segmentation's classes in their colours)."""
     images = len(dataset.images)
     badges = [_pill("images", f"{images:,} image{'s' if images != 1 else ''}", "primary")]
     if dataset.classes or ui_task(task).always_counts_classes:
@@ -198,6 +218,9 @@ def stats_badges(dataset: DatasetView, task: str) -> list[Component]:
     if dataset.splits:
         n = len(dataset.splits)
         badges.append(_pill("diagram-3", f"{n} split{'s' if n != 1 else ''}", "success"))
+    legend = ui_task(task).dataset_legend(dataset)
+    if legend is not None:
+        badges.append(legend)
     return badges
 
 

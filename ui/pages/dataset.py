@@ -222,10 +222,10 @@ def _browser(grid: GridRender, dataset: DatasetView, task: str) -> Component:
                             html.Span(grid.count, id="dataset-count", className="fw-semibold"),
                             dbc.Switch(
                                 id="dataset-show-boxes",
-                                label="Show boxes",
+                                label=ui_task(task).overlay_switch or "Show boxes",
                                 value=True,
                                 className="ms-3 mb-0 small",
-                                style={} if ui_task(task).draws_objects else {"display": "none"},
+                                style={} if ui_task(task).overlay_switch else {"display": "none"},
                             ),
                             dbc.Button(
                                 [html.I(className="bi bi-x-lg me-1"), "Clear filters"],
@@ -398,7 +398,8 @@ def update_histogram(
 ) -> Any:
     """The class histogram (stacked by subset when a split is chosen), in the app's theme."""
     page_meta = PageMeta.from_store(meta)
-    return histogram_figure(load_dataset(page_meta), page_meta.task, theme, split)
+    dataset = load_dataset(page_meta)
+    return histogram_figure(dataset, page_meta.task, theme, split, page_meta.project_id)
 
 
 @callback(

@@ -100,7 +100,7 @@ from ui.components.time_travel import parse_at
 from ui.components.training_runs import progress_bar
 from ui.state import get_state
 from ui.tasks import evaluated_tasks, ui_task
-from ui.tasks.base import MASK_OPACITY_ID
+from ui.tasks.base import ERROR_VIEW_ID, MASK_OPACITY_ID
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,9 @@ dash.register_page(
 )
 
 _HIDDEN: dict[str, str] = {"display": "none"}
+SECTIONS_CLASS = "eval-sections shadow-sm mb-4"
+ERROR_VIEW_CLASS = "show-errors"
+"""On the results: the tiles show the wrong pixels instead of the prediction (CSS)."""
 _SHOWN: dict[str, str] = {}
 _FINGERPRINT_MASK = (1 << 52) - 1
 
@@ -467,7 +470,7 @@ def _sections(task: str) -> dbc.Accordion:
         id="eval-sections",
         always_open=True,
         active_item=["metrics", "results"],
-        className="eval-sections shadow-sm mb-4",
+        className=SECTIONS_CLASS,
     )
 
 
@@ -1513,3 +1516,13 @@ def mask_opacity(value: float | None) -> dict[str, Any]:
     """The opacity of the drawn masks, on the results and in the detail (a CSS variable)."""
     style = opacity_style(value)
     return {"sections": style, "detail": style}
+
+
+@callback(
+    output={"sections": Output("eval-sections", "className")},
+    inputs={"errors": Input(ERROR_VIEW_ID, "value")},
+    prevent_initial_call=True,
+)
+def error_view(errors: bool | None) -> dict[str, Any]:
+    """The error view switch: a class on the results (the tiles hold both pictures)."""
+    return {"sections": SECTIONS_CLASS + (f" {ERROR_VIEW_CLASS}" if errors else "")}

@@ -1,11 +1,11 @@
 """The UI side of each task: what the pages show and do differently for it.
 
 One module per task (:mod:`ui.tasks.classification`, :mod:`~ui.tasks.regression`,
-:mod:`~ui.tasks.detection`, :mod:`~ui.tasks.instance_segmentation`), each a
-:class:`ui.tasks.base.UiTask` named ``TASK``; :func:`ui_task` is the only way in, so no page
-or component asks which task it shows. A task without a module of its own (segmentation, anomaly
-detection, …) gets the base class: its images are browsed and their annotations drawn, it is not
-evaluated here yet.
+:mod:`~ui.tasks.detection`, :mod:`~ui.tasks.instance_segmentation`,
+:mod:`~ui.tasks.segmentation`), each a :class:`ui.tasks.base.UiTask` named ``TASK``;
+:func:`ui_task` is the only way in, so no page or component asks which task it shows. A task
+without a module of its own (anomaly detection, oriented boxes) gets the base class: its images
+are browsed and their annotations drawn, it is not evaluated here yet.
 
 Torch-free, like everything in the web process (the pages never import the training side of a
 task, :mod:`aistudio.tasks`). The task modules are loaded on first use: they build on the page
@@ -26,6 +26,7 @@ _MODULES: dict[str, str] = {
     "regression": "ui.tasks.regression",
     "detection": "ui.tasks.detection",
     "instance_segmentation": "ui.tasks.instance_segmentation",
+    "segmentation": "ui.tasks.segmentation",
 }
 """task name -> the module whose ``TASK`` is its :class:`~ui.tasks.base.UiTask`."""
 

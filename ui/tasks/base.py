@@ -2,7 +2,7 @@
 
 :class:`UiTask` is the interface of :func:`ui.tasks.ui_task`. Its defaults describe a task
 whose images are browsed, filtered by class and drawn with their annotation on the Dataset page,
-and that the Evaluation page does not evaluate yet (segmentation, anomaly detection, …).
+and that the Evaluation page does not evaluate yet (anomaly detection, oriented boxes).
 :class:`TargetUi` adds the Evaluation page of a task with one target per image and one
 prediction of it (classification, regression): a tile reads ``target → prediction``.
 
@@ -49,6 +49,9 @@ class LabelInput:
 
 MASK_OPACITY_ID = "eval-mask-opacity"
 """The Evaluation page's mask opacity slider (the page listens to it; a task draws it)."""
+ERROR_VIEW_ID = "eval-error-view"
+"""The Evaluation page's error view switch (semantic segmentation draws it: the tiles show the
+wrong pixels instead of the prediction; the page sets a class on the results, no re-render)."""
 
 
 class UiTask:
@@ -61,6 +64,9 @@ class UiTask:
         histogram: what the Dataset page's histogram shows: the classes, or the values.
         label_editor: what the Dataset page's editor changes: the ``label``, the ``value``, or
             nothing (None; objects have their own editor).
+        classes_in_files: an image's classes are in its annotation's files (semantic masks),
+            not in the dataset view: the class filter and histogram read them
+            (:meth:`image_classes`).
         evaluates: the Evaluation page evaluates this task's models.
         uses_threshold: its predictions are kept at a confidence threshold a person chooses.
         headlines: the metrics shown as cards, in order (empty: every metric).
@@ -82,6 +88,7 @@ class UiTask:
     always_counts_classes: ClassVar[bool] = False
     histogram: ClassVar[Literal["classes", "values"]] = "classes"
     label_editor: ClassVar[Literal["label", "value"] | None] = None
+    classes_in_files: ClassVar[bool] = False
 
     evaluates: ClassVar[bool] = False
     uses_threshold: ClassVar[bool] = False
@@ -116,10 +123,19 @@ class UiTask:
         """Whether the task's images carry objects to draw (boxes, instances, rotated boxes)."""
         return self.annotation_kind in OBJECT_KINDS
 
-    def class_options(self, dataset: DatasetView) -> list[dict[str, Any]]:
+    @property
+    def overlay_switch(self) -> str | None:
+        """The label of the Dataset page's switch that hides what is drawn over the images
+        (None: nothing is drawn, no switch)."""
+        return "Show boxes" if self.draws_objects else None
+
+    def class_options(
+        self, dataset: DatasetView, project_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """The Dataset page's class filter: every class with its count, then the images without
         an annotation. When the images hold objects, the count is of the images the filter
-        finds (those holding an object of the class) and of the objects in them."""
+        finds (those holding an object of the class) and of the objects in them.
+        ``project_id``: where the annotations' files are (tasks that read them)."""
         objects = any(dataset.object_counts.values())
         images = _images_per_class(dataset) if objects else {}
         options: list[dict[str, Any]] = [
@@ -137,6 +153,25 @@ class UiTask:
         unlabeled = "Not annotated" if objects else "Unlabeled"
         options.append({"label": f"{unlabeled} ({dataset.unlabeled:,})", "value": UNLABELED_OPTION})
         return options
+
+    def images_with_class(
+        self, dataset: DatasetView, ids: Sequence[str], name: str, project_id: str | None
+    ) -> list[str] | None:
+        """The images of ``ids`` the Dataset page's class filter finds for class ``name``, for
+        a task whose classes are in its annotations' files (None: the view's own
+        :meth:`~projections.dataset.DatasetView.filter` finds them, by label or object)."""
+        return None
+
+    def image_classes(
+        self, dataset: DatasetView, project_id: str | None
+    ) -> Mapping[str, frozenset[str]] | None:
+        """image id -> the classes in its annotation's files, for the histogram of a task whose
+        classes are there (None: the view's label and object counts are the histogram)."""
+        return None
+
+    def dataset_legend(self, dataset: DatasetView) -> Component | None:
+        """What the Dataset page shows beside its figures to read the overlays (None: nothing)."""
+        return None
 
     def parse_label(
         self, choice: str | None, new_name: str | None, value: float | str | None

@@ -91,7 +91,9 @@ class RegressionUi(TargetUi):
     )
 
     # ------------------------------------------------------------------ the dataset
-    def class_options(self, dataset: DatasetView) -> list[dict[str, Any]]:
+    def class_options(
+        self, dataset: DatasetView, project_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Values have no classes: the only option is the images without a value."""
         return [{"label": f"Without a value ({dataset.unlabeled:,})", "value": UNLABELED_OPTION}]
 
