@@ -305,7 +305,11 @@ def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
             job_summary = event.data.get("summary", {})
     conflicts = int(job_summary.get("conflicts") or 0)
     copies = "copy" if conflicts == 1 else "copies"
-    other = "another label" if job_summary.get("objects") is None else "other objects"
+    class_masks = job_summary.get("objects") is None and job_summary.get("masks") is not None
+    if class_masks:
+        other = "another mask"
+    else:
+        other = "another label" if job_summary.get("objects") is None else "other objects"
     of_which = f" ({conflicts} {copies} with {other})" if conflicts else ""
     click.echo(
         f"added {summary.get('added', 0)}, duplicates {summary.get('duplicates', 0)}, "
@@ -321,6 +325,8 @@ def _print_import_summary(ws: Workspace, project_id: str, job_id: str) -> None:
         masks = job_summary.get("masks")
         stored = f", masks {masks} (stored as PNG files)" if masks else ""
         click.echo(f"objects {job_summary['objects']}{note}{stored}")
+    if class_masks and summary.get("added"):
+        click.echo(f"masks {job_summary['masks']} (class masks, stored as PNG files)")
     if job_summary.get("split"):
         click.echo(f"split {job_summary['split']!r}: the source's own train/val/test subsets")
     _echo_listed(
@@ -591,6 +597,12 @@ def export(
         click.echo(
             f"{export_id}: {check.images} images, max abs diff {check.max_abs_diff:.3g} "
             f"(tolerance {check.tolerance:g}), agreement {check.agreement:.1%}"
+            + ("" if check.mask_iou_min is None else f", mask IoU >= {check.mask_iou_min:.3f}")
+            + (
+                ""
+                if check.pixel_agreement is None
+                else f", pixels agreeing {check.pixel_agreement:.4%}"
+            )
             + ("" if check.passed else " - FAILED validation"),
             err=job.status != "succeeded",
         )

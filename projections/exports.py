@@ -29,6 +29,10 @@ class ValidationInfo:
     agreement: float
     tolerance: float
     passed: bool
+    mask_iou_min: float | None = None
+    """Instance segmentation: the smallest mask IoU of the matched detections."""
+    pixel_agreement: float | None = None
+    """Semantic segmentation: the share of pixels given the same class."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,8 @@ def _completed(view: ExportsView, event: Event) -> ExportsView:
         agreement=float(check["agreement"]),
         tolerance=float(check["tolerance"]),
         passed=bool(check["passed"]),
+        mask_iou_min=_optional(check.get("mask_iou_min")),
+        pixel_agreement=_optional(check.get("pixel_agreement")),
     )
     view.exports[entry.export_id] = replace(
         entry,
@@ -199,3 +205,7 @@ def _cancelled(view: ExportsView, event: Event) -> ExportsView:
 def rebuild(events: Iterable[Event], until_seq: int | None = None) -> ExportsView:
     """The exports view folded from ``events`` (only ``seq <= until_seq`` when given)."""
     return projection.rebuild(events, until_seq)
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)

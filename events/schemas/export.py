@@ -44,7 +44,8 @@ class ExportValidation(EventData):
     images: NonNegativeInt
     max_abs_diff: float = Field(ge=0)
     agreement: float = Field(ge=0, le=1)
-    """Share of images on which both give the same prediction (class, or value within tolerance)."""
+    """Share of images on which both give the same prediction (class, or value within tolerance;
+    detections matched; semantic segmentation: at least 0.999 of the image's pixels)."""
     tolerance: float = Field(gt=0)
     passed: bool
     mask_iou_min: float | None = Field(default=None, ge=0, le=1)
