@@ -276,6 +276,7 @@ def test_the_new_project_form_marks_tasks_that_cannot_be_trained_yet(page: Modul
     labels = {o["value"]: o["label"] for o in select.options}
     assert not labels["classification"].endswith(page.NOT_TRAINABLE_YET)
     assert not labels["regression"].endswith(page.NOT_TRAINABLE_YET)
-    assert labels["segmentation"].endswith(page.NOT_TRAINABLE_YET)
-    assert "not available yet" in page.task_help("segmentation")
+    assert not labels["segmentation"].endswith(page.NOT_TRAINABLE_YET)
+    assert labels["anomaly_detection"].endswith(page.NOT_TRAINABLE_YET)
+    assert "not available yet" in page.task_help("anomaly_detection")
     assert "not available yet" not in page.task_help("classification")

@@ -233,10 +233,10 @@ def test_empty_states(page: ModuleType, ui_workspace: Workspace) -> None:
     assert value == "default" and options == [{"label": "default", "value": "default"}]
     assert form_style == {} and no_split_style == {"display": "none"}
 
-    masks = str(commands.create_project(ui_workspace, "Masks", "segmentation").data["project_id"])
-    unsupported = page.layout(project_id=masks)
+    defects = commands.create_project(ui_workspace, "Defects", "anomaly_detection")
+    unsupported = page.layout(project_id=str(defects.data["project_id"]))
     assert has(unsupported, "train-unsupported") and not has(unsupported, "train-start")
-    assert "segmentation" in text(unsupported)
+    assert "anomaly" in text(unsupported)
     assert "No such project" in text(page.layout(project_id="proj-00000000"))
 
 
