@@ -354,13 +354,14 @@ def test_tiles_show_truth_beside_prediction_worst_first_with_the_errors(
     assert page.error_view(False) == {"sections": "eval-sections shadow-sm mb-4"}
 
 
-def test_a_truth_class_the_model_lacks_counts_as_wrong() -> None:
+def test_the_error_view_maps_the_truth_as_the_evaluation_does() -> None:
     truth = np.array([[0, 1], [3, 255]], dtype=np.uint8)
-    legend = ["background", "cat", "dog", "zebra"]
-    prediction = np.array([[0, 1], [0, 0]], dtype=np.uint8)
+    legend = ["_background_", "cat", "dog", "zebra"]
+    prediction = np.array([[0, 0], [0, 0]], dtype=np.uint8)
     wrong = wrong_pixels(truth, legend, prediction, ["background", "cat", "dog"])
-    # The zebra cannot be predicted: wrong; 255 ignored; the rest right.
-    assert wrong.tolist() == [[False, False], [True, False]]
+    # Value 0 is the background whatever its name; the zebra, which the model lacks, is
+    # ignored as the figures ignore it (value_table), as is 255; the cat is missed.
+    assert wrong.tolist() == [[False, True], [False, False]]
     # A legend numbering its own way: value 1 is the dog.
     wrong = wrong_pixels(
         np.array([[1]], np.uint8), ["background", "dog"], np.array([[2]], np.uint8), CLASSES

@@ -21,7 +21,7 @@ report's classes) the same way, as a ``data:`` URI, and the **error view**: the 
 S x S (NEAREST), mapped to the report's classes through the names of its legend, compared with the
 prediction: a wrong pixel red, a right one transparent, an ignored one (255, or a value the legend
 does not name) transparent. A truth class the model does not know (absent from the report's
-classes) cannot be predicted: its pixels count as wrong.
+classes) is ignored, as the evaluation's figures ignore it.
 """
 
 from __future__ import annotations
@@ -191,12 +191,13 @@ def truth_at(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def truth_lookup(legend: Sequence[str], report_classes: Sequence[str]) -> np.ndarray:
-    """value of the truth -> index of the report's classes (int16): -1 for a class the model does
-    not know (always wrong), -2 for ignored (255, or a value the legend does not name)."""
+    """value of the truth -> index of the report's classes (int16), as the evaluation maps it
+    (``aistudio.tasks.segmentation.value_table``): value 0 is the background whatever its name;
+    -2 for ignored (255, a value the legend does not name, a class the model does not know)."""
     position = {str(name): i for i, name in enumerate(report_classes)}
     lookup = np.full(256, -2, dtype=np.int16)
     for value, name in enumerate(list(legend)[:IGNORE_INDEX]):
-        lookup[value] = position.get(str(name), -1)
+        lookup[value] = 0 if value == 0 else position.get(str(name), -2)
     return lookup
 
 
