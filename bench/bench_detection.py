@@ -145,25 +145,7 @@ def _run(workspace: Workspace, project_id: str, event_type: str, event_id: str) 
 
 def accuracy(workspace: Workspace, project_id: str) -> dict[str, Any]:
     """Train with the defaults a user gets, evaluate on the held-out test canvases."""
-    config = commands.default_training_config("detection")
-    if QUICK:
-        config["epochs"] = 3
-    command = commands.request_training(workspace, project_id, "defaults", "default", config)
-    _run(workspace, project_id, "training", command.id)
-    log = EventLog(workspace.events_path(project_id))
-    (done,) = [e for e in log.read() if e.type == "TrainingCompleted"]
-    exp = done.data["experiment_id"]
-    evaluation = commands.request_evaluation(workspace, project_id, exp, "best", ["test"])
-    _run(workspace, project_id, "evaluation", evaluation.id)
-    (evaluated,) = [e for e in log.read() if e.type == "EvaluationCompleted"]
-    return {
-        "experiment_id": exp,
-        "epochs": config["epochs"],
-        "train_s": float(done.data["duration_s"]),
-        "map": float(evaluated.data["metrics"]["map"]),
-        "map50": float(evaluated.data["metrics"]["map50"]),
-        "eval_images_per_s": float(evaluated.data["images_per_s"]),
-    }
+    return train_and_evaluate(workspace, project_id, "detection", 3 if QUICK else None)
 
 
 def app_rate(
@@ -222,20 +204,34 @@ def export_latency(
     workspace: Workspace, project_id: str, experiment_id: str
 ) -> tuple[float, float]:
     """Median per-image latency (ms) of the exported ONNX graph and of PyTorch eager."""
+    graph, session = export_graph(workspace, project_id, experiment_id, "detection")
+    return onnx_and_eager_ms(session, graph, torch.randn(1, 3, SIZE, SIZE))
+
+
+def export_graph(
+    workspace: Workspace, project_id: str, experiment_id: str, task_name: str
+) -> tuple[Any, Any]:
+    """The export module of an experiment's best checkpoint and an ONNX Runtime session of its
+    graph (CPU), as the export job builds them."""
     import onnxruntime as ort
 
     from aistudio.export.onnx_export import to_onnx
     from aistudio.training.checkpoints import load_model
 
-    task = get_task("detection")
+    task = get_task(task_name)
     path = workspace.checkpoint_path(project_id, experiment_id, "best")
     model, meta = load_model(path, task)
     options = task.validate_options(meta["config"]["task_options"])
     adapter = task.export_adapter(info=_info(meta), options=options, settings=_settings())
-    graph = adapter.graph(model)
+    graph = adapter.graph(model).eval()
     proto = to_onnx(graph, SIZE, 17, adapter.output_names, adapter.dynamic_axes(), 1)
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    batch = torch.randn(1, 3, SIZE, SIZE)
+    return graph, session
+
+
+def onnx_and_eager_ms(session: Any, graph: Any, batch: torch.Tensor) -> tuple[float, float]:
+    """Median latency (ms) of ONNX Runtime and of PyTorch eager on ``batch`` (after a warm-up,
+    30 runs each, in turn)."""
     feed = {"input": batch.numpy()}
     onnx_ms: list[float] = []
     eager_ms: list[float] = []
@@ -251,6 +247,37 @@ def export_latency(
             graph(batch)
             eager_ms.append((time.perf_counter() - start) * 1000)
     return float(np.median(onnx_ms)), float(np.median(eager_ms))
+
+
+def train_and_evaluate(
+    workspace: Workspace, project_id: str, task_name: str, epochs: int | None = None
+) -> dict[str, Any]:
+    """Train with the defaults a user gets (``epochs`` instead of the default's, when given),
+    evaluate the best checkpoint on the held-out test images; the run's figures."""
+    task = get_task(task_name)
+    config = commands.default_training_config(task_name)
+    if epochs is not None:
+        config["epochs"] = epochs
+    command = commands.request_training(workspace, project_id, "defaults", "default", config)
+    _run(workspace, project_id, "training", command.id)
+    log = EventLog(workspace.events_path(project_id))
+    (started,) = [e for e in log.read() if e.type == "TrainingStarted"]
+    (done,) = [e for e in log.read() if e.type == "TrainingCompleted"]
+    exp = done.data["experiment_id"]
+    evaluation = commands.request_evaluation(workspace, project_id, exp, "best", ["test"])
+    _run(workspace, project_id, "evaluation", evaluation.id)
+    (evaluated,) = [e for e in log.read() if e.type == "EvaluationCompleted"]
+    metrics = evaluated.data["metrics"]
+    return {
+        "experiment_id": exp,
+        "model": config["model"],
+        "epochs": config["epochs"],
+        "weights": str(started.data["weights"]),
+        "device": str(started.data["device"]),
+        "train_s": float(done.data["duration_s"]),
+        **{name: float(metrics[name]) for name in task.metric_names},
+        "eval_images_per_s": float(evaluated.data["images_per_s"]),
+    }
 
 
 def _info(meta: dict[str, Any]) -> Any:

@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from aistudio import commands
@@ -42,9 +41,14 @@ from aistudio.evaluation.segmentation_figures import segmentation_figures
 from aistudio.tasks.registry import get_task
 from aistudio.training.data import decode_all, labelled_entries, to_model_input
 from aistudio.workspace import Workspace
-from bench.bench_detection import _info, _project, _run, _settings, app_rate
+from bench.bench_detection import (
+    _project,
+    app_rate,
+    export_graph,
+    onnx_and_eager_ms,
+    train_and_evaluate,
+)
 from bench.common import Row, print_table
-from events import EventLog
 
 TASK = "segmentation"
 QUICK = os.environ.get("AISTUDIO_BENCH_QUICK") == "1"
@@ -83,28 +87,7 @@ def _subset(
 # ---------------------------------------------------------------------- figures
 def accuracy(workspace: Workspace, project_id: str) -> dict[str, Any]:
     """Train with the defaults a user gets, evaluate on the held-out test canvases."""
-    config = commands.default_training_config(TASK)
-    if QUICK:
-        config["epochs"] = QUICK_EPOCHS
-    command = commands.request_training(workspace, project_id, "defaults", "default", config)
-    _run(workspace, project_id, "training", command.id)
-    log = EventLog(workspace.events_path(project_id))
-    (started,) = [e for e in log.read() if e.type == "TrainingStarted"]
-    (done,) = [e for e in log.read() if e.type == "TrainingCompleted"]
-    exp = done.data["experiment_id"]
-    evaluation = commands.request_evaluation(workspace, project_id, exp, "best", ["test"])
-    _run(workspace, project_id, "evaluation", evaluation.id)
-    (evaluated,) = [e for e in log.read() if e.type == "EvaluationCompleted"]
-    metrics = evaluated.data["metrics"]
-    return {
-        "experiment_id": exp,
-        "model": config["model"],
-        "epochs": config["epochs"],
-        "weights": str(started.data["weights"]),
-        "train_s": float(done.data["duration_s"]),
-        **{name: float(metrics[name]) for name in get_task(TASK).metric_names},
-        "eval_images_per_s": float(evaluated.data["images_per_s"]),
-    }
+    return train_and_evaluate(workspace, project_id, TASK, QUICK_EPOCHS if QUICK else None)
 
 
 def _plain_unet(classes: int) -> tuple[torch.nn.Module, str]:
@@ -186,36 +169,9 @@ def export_latency(
     except ImportError:
         print("\nnote: aistudio.export.adapters has no SemanticAdapter yet: latency skipped")
         return None
-    import onnxruntime as ort
-
-    from aistudio.export.onnx_export import to_onnx
-    from aistudio.training.checkpoints import load_model
-
-    task = get_task(TASK)
-    path = workspace.checkpoint_path(project_id, experiment_id, "best")
-    model, meta = load_model(path, task)
-    options = task.validate_options(meta["config"]["task_options"])
-    adapter = task.export_adapter(info=_info(meta), options=options, settings=_settings())
-    graph = adapter.graph(model).eval()
-    proto = to_onnx(graph, SIZE, 17, adapter.output_names, adapter.dynamic_axes(), 1)
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    graph, session = export_graph(workspace, project_id, experiment_id, TASK)
     images, _, _ = _subset(workspace, project_id, "test")
-    batch = to_model_input(images[:1])
-    feed = {"input": batch.numpy()}
-    onnx_ms: list[float] = []
-    eager_ms: list[float] = []
-    with torch.inference_mode():
-        for _ in range(5):  # warm-up
-            session.run(None, feed)
-            graph(batch)
-        for _ in range(30):
-            start = time.perf_counter()
-            session.run(None, feed)
-            onnx_ms.append((time.perf_counter() - start) * 1000)
-            start = time.perf_counter()
-            graph(batch)
-            eager_ms.append((time.perf_counter() - start) * 1000)
-    return float(np.median(onnx_ms)), float(np.median(eager_ms))
+    return onnx_and_eager_ms(session, graph, to_model_input(images[:1]))
 
 
 def main() -> None:
