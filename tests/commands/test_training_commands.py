@@ -122,7 +122,7 @@ def test_default_config_is_complete_and_valid(task: str) -> None:
 def test_tasks_without_training_say_so(workspace: Workspace) -> None:
     project_id = make_project(workspace, "Defects", "anomaly_detection")
     before = log_size(workspace, project_id)
-    with pytest.raises(CommandError, match="training is not available for anomaly_detection"):
+    with pytest.raises(CommandError, match="training is not available for anomaly detection"):
         commands.request_training(workspace, project_id, "x", "default", {})
     with pytest.raises(CommandError, match="not available"):
         commands.default_training_config("obb")
