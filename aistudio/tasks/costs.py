@@ -163,6 +163,53 @@ MODEL_COSTS: dict[str, ModelCost] = {
         params_base=43970133,
         params_per_output=5382,
     ),
+    # measured 2026-12-02 by `AISTUDIO_BENCH_MODELS=unet_resnet18,…,deeplabv3_resnet50
+    # python -m bench resources` on the idle machine
+    "unet_resnet18": ModelCost(
+        fixed_mb=261.0,
+        per_image_mb=32.51,
+        step_ms=21.9,
+        train_ms=41.99,
+        eval_ms=12.52,
+        params_base=14328064,
+        params_per_output=145,
+    ),
+    "unet_resnet34": ModelCost(
+        fixed_mb=452.0,
+        per_image_mb=30.6,
+        step_ms=83.4,
+        train_ms=44.61,
+        eval_ms=14.3,
+        params_base=24436224,
+        params_per_output=145,
+    ),
+    "lraspp_mobilenet_v3_large": ModelCost(
+        fixed_mb=93.2,
+        per_image_mb=26.84,
+        step_ms=23.7,
+        train_ms=16.57,
+        eval_ms=4.19,
+        params_base=3217968,
+        params_per_output=170,
+    ),
+    "deeplabv3_mobilenet_v3_large": ModelCost(
+        fixed_mb=245.7,
+        per_image_mb=26.29,
+        step_ms=133.2,
+        train_ms=16.78,
+        eval_ms=7.38,
+        params_base=11020080,
+        params_per_output=257,
+    ),
+    "deeplabv3_resnet50": ModelCost(
+        fixed_mb=714.1,
+        per_image_mb=84.08,
+        step_ms=131.8,
+        train_ms=204.53,
+        eval_ms=64.61,
+        params_base=39633472,
+        params_per_output=257,
+    ),
 }
-"""Each model of the catalogues (``tasks/models.py``, ``tasks/detection_models/catalogue.py``)
-by name."""
+"""Each model of the catalogues (``tasks/models.py``, ``tasks/detection_models/catalogue.py``,
+``tasks/segmentation_models/catalogue.py``) by name."""
