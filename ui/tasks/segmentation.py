@@ -91,6 +91,10 @@ PER_CLASS_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 """The per-class table's columns (report key, title), as in the CSV."""
 IOU_COLOR = "#0d6efd"
+_PRESENT: dict[tuple[str, int, int], dict[str, frozenset[str]]] = {}
+"""The classes each image's mask holds, per dataset view (project, seq, images): the class
+options, the histogram and the filter of one page render walk the images once, not three times."""
+_PRESENT_VIEWS = 8
 
 
 # ---------------------------------------------------------------------- a row's pieces
@@ -397,6 +401,10 @@ class SegmentationUi(UiTask):
         annotated images; None when the dataset is too large to read here."""
         if project_id is None or len(dataset.images) > SCAN_LIMIT:
             return None
+        key = (project_id, dataset.seq, len(dataset.images))
+        cached = _PRESENT.get(key)
+        if cached is not None:
+            return cached
         out: dict[str, frozenset[str]] = {}
         for image_id, entry in dataset.images.items():
             annotation = entry.structured or {}
@@ -408,6 +416,9 @@ class SegmentationUi(UiTask):
             out[image_id] = mask_classes(
                 path, legend_of(annotation.get("classes"), dataset.classes)
             )
+        if len(_PRESENT) >= _PRESENT_VIEWS:
+            _PRESENT.pop(next(iter(_PRESENT)), None)
+        _PRESENT[key] = out
         return out
 
     def class_options(
