@@ -333,12 +333,13 @@ class Task(ABC):
         return len(info.classes)
 
     def class_counts(
-        self, entries: Sequence[ImageEntry], info: TargetInfo, files: FileResolver | None = None
+        self, entries: Sequence[ImageEntry], info: TargetInfo, targets: Any = None
     ) -> list[int]:
         """How many times each class of ``info.classes`` occurs in ``entries`` (class weights).
 
-        ``files`` finds the content store's files (a task counting the pixels of its masks
-        reads them); a task whose annotations name none ignores it.
+        ``targets`` are the entries' targets as :meth:`stack_targets` built them, when the
+        caller has them (a task counting the pixels of its masks counts them there, rather than
+        reading every mask again); a task that counts annotations ignores them.
         """
         counts = dict.fromkeys(info.classes, 0)
         for entry in entries:

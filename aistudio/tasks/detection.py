@@ -120,7 +120,7 @@ class DetectionTask(Task):
         return TargetInfo(classes=classes)
 
     def class_counts(
-        self, entries: Sequence[ImageEntry], info: TargetInfo, files: FileResolver | None = None
+        self, entries: Sequence[ImageEntry], info: TargetInfo, targets: Any = None
     ) -> list[int]:
         """Objects of each class in ``entries``."""
         counts = Counter(str(o["class"]) for e in entries for o in self._objects(e))

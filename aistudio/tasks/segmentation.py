@@ -161,24 +161,16 @@ class SegmentationTask(Task):
         return TargetInfo(classes=classes)
 
     def class_counts(
-        self, entries: Sequence[ImageEntry], info: TargetInfo, files: FileResolver | None = None
+        self, entries: Sequence[ImageEntry], info: TargetInfo, targets: Any = None
     ) -> list[int]:
-        """Pixels of each class in the masks of ``entries`` (zeros without ``files``; masks
-        that cannot be read are not counted)."""
+        """Pixels of each class in the train targets (``N x S x S`` indices of
+        ``info.classes``, as the model is trained on them); zeros without targets."""
         import numpy as np
 
-        counts = np.zeros(256, dtype=np.int64)
-        if files is not None:
-            for entry in entries:
-                legend = legend_of(entry.annotation)
-                if legend is None:
-                    continue
-                try:
-                    mask = read_index_mask(files(entry.annotation["mask"]["sha256"], "png"))
-                except (OSError, ValueError):
-                    continue
-                mapped = value_table(legend, info.classes)[mask]
-                counts += np.bincount(mapped.reshape(-1), minlength=256)
+        if targets is None or len(targets) == 0:
+            return [0] * len(info.classes)
+        values = np.asarray(targets, dtype=np.uint8).reshape(-1)
+        counts = np.bincount(values, minlength=256)
         return [int(c) for c in counts[: len(info.classes)]]
 
     # ------------------------------------------------------------------ torch side

@@ -191,7 +191,7 @@ def _prepare(ctx: JobContext) -> _Run:
         info=info,
         train=train,
         val=val,
-        class_counts=task.class_counts(entries["train"], info, image_path),
+        class_counts=task.class_counts(train.entries, info, train.targets),
         ckpt_path=ckpt_path,
         start_epoch=start_epoch,
         best=bests[-1] if bests else None,

@@ -111,14 +111,15 @@ def test_masks_that_cannot_be_used_leave_their_image_out(tmp_path: Path) -> None
         TASK.sample_target(entry("a", ["bg", "cat"]), INFO, 0, files)
 
 
-def test_class_counts_are_pixels_of_each_model_class(tmp_path: Path) -> None:
+def test_class_counts_are_pixels_of_each_model_class_in_the_targets(tmp_path: Path) -> None:
     mask = np.zeros((6, 8), dtype=np.uint8)
     mask[:2] = 1
     mask[5, :3] = 255
     files = store(tmp_path, mask)
-    counts = TASK.class_counts([entry("a", ["bg", "dog"])], INFO, files)
-    assert counts == [48 - 16 - 3, 0, 16]
-    assert TASK.class_counts([entry("a", ["bg", "dog"])], INFO) == [0, 0, 0]
+    image = entry("a", ["bg", "dog"])
+    targets = TASK.stack_targets([TASK.sample_target(image, INFO, 0, files)])
+    assert TASK.class_counts([image], INFO, targets) == [48 - 16 - 3, 0, 16]
+    assert TASK.class_counts([image], INFO) == [0, 0, 0]
 
 
 def _augment(**on: Any) -> SimpleNamespace:
